@@ -1,0 +1,26 @@
+"""Typed configs, YAML loading with line numbers, dotted overrides; errors gathered at once."""
+
+from .errors import ConfigError, Issue
+from .loading import apply_overrides, config_from_dict, dump_config, load_config, parse_overrides, read_yaml
+from .schema import DataConfig, EvalConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig, default_rates
+from .validate import Reporter, spec
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "EvalConfig",
+    "Issue",
+    "MethodConfig",
+    "ModelConfig",
+    "Reporter",
+    "RunConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "default_rates",
+    "dump_config",
+    "load_config",
+    "parse_overrides",
+    "read_yaml",
+    "spec",
+]

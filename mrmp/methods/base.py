@@ -1,0 +1,146 @@
+"""The pruning-method interface and its registry.
+
+A method contributes masks for a rate (soft while training, hard at evaluation), training-time regularisers,
+and which rates each training step targets. The training loop calls only this interface: it never branches on a
+method's name. New methods subclass `PruningMethod`, declare a `Params` dataclass (their `method.*` config keys)
+and `@register` themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from mrmp.model import AttentionGCN
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of training with its own optimiser (e.g. MP's fine-tuning after dense training)."""
+
+    name: str
+    epochs: int
+
+
+class PruningMethod:
+    """Base class: the dense network (no pruning) unless a subclass says otherwise."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type] = object
+    paper: ClassVar[str] = ""
+
+    def __init__(self, params: Any, model: AttentionGCN, epochs: int, seed: int = 0):
+        self.params = params
+        self.model = model
+        self.epochs = epochs
+        self.seed = seed
+        self.in_repeats = [p.in_repeat for p in model.prunable]
+
+    # --- training -------------------------------------------------------------------------------------------
+    def phases(self) -> list[Phase]:
+        return [Phase("train", self.epochs)]
+
+    def begin_phase(self, phase: Phase) -> None:
+        """Called before each phase's first epoch (and again when a resumed run re-enters the phase)."""
+
+    def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
+        """Rates the next training step targets; `None` trains the dense network."""
+        return [None]
+
+    def train_masks(self, rate: float | None) -> list[Tensor] | None:
+        """Per-layer masks (differentiable where the method learns topology) for a training forward."""
+        return None
+
+    def regularizer(self) -> Tensor | None:
+        """A term added to the loss (e.g. SRMP's KL), or None."""
+        return None
+
+    def end_epoch(self, epoch: int, total: int) -> None:
+        """Schedules (e.g. annealing σ)."""
+
+    # --- evaluation -----------------------------------------------------------------------------------------
+    def curve_rates(self, rates: Sequence[float]) -> list[float]:
+        """The evaluation grid this method reports (all of it, unless it only has a dense network)."""
+        return list(rates)
+
+    def eval_masks(self, rate: float) -> list[Tensor]:
+        """Hard 0/1 masks at `rate` (rate 0 keeps everything)."""
+        return [torch.ones_like(w) for w in self.model.prunable_weights()]
+
+    def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
+        """Masks for many rates stacked on a leading dimension: (R, in, out) per layer."""
+        per_rate = [self.eval_masks(r) for r in rates]
+        return [torch.stack(layer) for layer in zip(*per_rate)]
+
+    def seen_rates(self) -> list[float]:
+        """Rates the training loss targeted (the dense network counts as rate 0)."""
+        return [0.0]
+
+    # --- state ----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+_REGISTRY: dict[str, type[PruningMethod]] = {}
+
+
+def register(cls: type[PruningMethod]) -> type[PruningMethod]:
+    """Class decorator: make a method available by its `name`."""
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} has no name")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> type[PruningMethod]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; registered: {', '.join(names())}") from None
+
+
+def create(name: str, params: Any, model: AttentionGCN, epochs: int, seed: int = 0) -> PruningMethod:
+    return get(name)(params, model, epochs, seed)
+
+
+# --- shared mask helpers -----------------------------------------------------------------------------------
+
+
+def rank_keep_masks(
+    scores: Sequence[Tensor], rates: Sequence[float], layerwise: bool = False
+) -> list[Tensor]:
+    """Masks (R, in, out) keeping, for each rate r, all but the round(r·N) lowest-scoring weights.
+
+    Global over layers unless `layerwise`. The count and the selection of the lowest scores follow
+    `torch.nn.utils.prune` (round(amount·N) pruned, smallest first), so masks match its global L1 pruning up to
+    ties. One sort serves every rate, and the masks are nested across rates.
+    """
+    rates_t = torch.tensor(list(rates), dtype=torch.float64)
+    if layerwise:
+        out = []
+        for s in scores:
+            out.extend(rank_keep_masks([s], rates))
+        return out
+    flat = torch.cat([s.detach().reshape(-1) for s in scores])
+    n = flat.numel()
+    order = torch.argsort(flat, stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(n, device=flat.device)
+    n_prune = torch.tensor([round(float(r) * n) for r in rates_t], device=flat.device)
+    keep = (rank.unsqueeze(0) >= n_prune.unsqueeze(1)).to(scores[0].dtype)  # (R, N)
+    out, start = [], 0
+    for s in scores:
+        out.append(keep[:, start : start + s.numel()].reshape(len(rates_t), *s.shape))
+        start += s.numel()
+    return out

@@ -1,0 +1,90 @@
+"""Accessibility and co-accessibility on the unit graph of the prunable layers (the TCMP paper's notions).
+
+Vertices are units (channels); edges are prunable weights kept by a mask. A kept connection is *disconnected*
+when no input reaches its source unit (not accessible) or its target unit reaches no output (not
+co-accessible). With the hard step `h(x) = 1{x > 0}` this is the integrity check every method's curve reports;
+with a smooth `h` it is TCMP's differentiable surrogate. Masks may carry leading (rate) dimensions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+def hard_step(x: Tensor) -> Tensor:
+    return (x > 0).to(x.dtype)
+
+
+def propagate(
+    masks: Sequence[Tensor],
+    in_repeats: Sequence[int],
+    h: Callable[[Tensor], Tensor] = hard_step,
+) -> tuple[list[Tensor], list[Tensor]]:
+    """Forward accessibility of each layer's input units and backward co-accessibility of its output units.
+
+    `alpha_0 = 1`, `alpha_l = h(M_lᵀ alpha_{l-1})`; `beta_L = 1`, `beta_{l-1} = h(M_l beta_l)`, where a unit tiled
+    `in_repeat` times into the next layer sums its outgoing edges over all tiles before `h`.
+    """
+    lead = masks[0].shape[:-2]
+    alpha_in: list[Tensor] = []
+    a = masks[0].new_ones(*lead, masks[0].shape[-2])
+    for i, m in enumerate(masks):
+        if i > 0:
+            a = a.repeat(*([1] * len(lead)), in_repeats[i])
+        alpha_in.append(a)
+        a = h(torch.matmul(a.unsqueeze(-2), m).squeeze(-2))
+    beta_out: list[Tensor] = [masks[0]] * len(masks)
+    b = masks[-1].new_ones(*lead, masks[-1].shape[-1])
+    for i in range(len(masks) - 1, -1, -1):
+        beta_out[i] = b
+        x = torch.matmul(masks[i], b.unsqueeze(-1)).squeeze(-1)
+        if i > 0:
+            x = x.unflatten(-1, (in_repeats[i], -1)).sum(-2)
+        b = h(x)
+    return alpha_in, beta_out
+
+
+def consistent_masks(
+    masks: Sequence[Tensor], in_repeats: Sequence[int], h: Callable[[Tensor], Tensor] = hard_step
+) -> list[Tensor]:
+    """M̃_l[i, j] = M_l[i, j] · alpha_{l-1}[i] · beta_l[j]: only accessible and co-accessible connections."""
+    alpha_in, beta_out = propagate(masks, in_repeats, h)
+    return [m * a.unsqueeze(-1) * b.unsqueeze(-2) for m, a, b in zip(masks, alpha_in, beta_out)]
+
+
+@dataclass
+class Integrity:
+    """Counts over all prunable weights (tensors shaped like the masks' leading dims)."""
+
+    total: int
+    kept: Tensor
+    consistent: Tensor
+    path_exists: Tensor
+
+    @property
+    def disconnected(self) -> Tensor:
+        return self.kept - self.consistent
+
+    @property
+    def observed_rate(self) -> Tensor:
+        return 1.0 - self.kept.double() / self.total
+
+    @property
+    def effective_rate(self) -> Tensor:
+        return 1.0 - self.consistent.double() / self.total
+
+
+@torch.no_grad()
+def integrity(masks: Sequence[Tensor], in_repeats: Sequence[int]) -> Integrity:
+    """Kept, consistent (accessible and co-accessible) and disconnected connections of hard 0/1 masks, and
+    whether any input -> output path survives."""
+    hard = [(m != 0).float() for m in masks]
+    cons = consistent_masks(hard, in_repeats)
+    kept = sum(m.sum((-1, -2)) for m in hard)
+    consistent = sum(c.sum((-1, -2)) for c in cons)
+    total = sum(m.shape[-1] * m.shape[-2] for m in masks)
+    return Integrity(total, kept.long(), consistent.long(), cons[-1].sum((-1, -2)) > 0)

@@ -1,0 +1,75 @@
+"""Accuracy at a grid of pruning rates, with the integrity report of every rate's mask.
+
+Rates are evaluated in batches on a leading mask dimension: one forward pass serves many rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor
+
+from mrmp.methods import PruningMethod
+from mrmp.model import integrity
+
+CURVE_COLUMNS = ("rate", "accuracy", "observed_rate", "effective_rate", "disconnected", "seen")
+
+
+@dataclass
+class CurvePoint:
+    rate: float
+    accuracy: float
+    observed_rate: float
+    effective_rate: float
+    disconnected: int
+    seen: int
+    path_exists: bool = True
+
+    def row(self) -> dict[str, float | int]:
+        d = asdict(self)
+        return {k: d[k] for k in CURVE_COLUMNS}
+
+
+def _is_seen(rate: float, seen: Sequence[float]) -> int:
+    return int(any(abs(rate - s) < 1e-9 for s in seen))
+
+
+@torch.no_grad()
+def evaluate_curve(
+    method: PruningMethod,
+    x: Tensor,
+    y: Tensor,
+    rates: Sequence[float],
+    max_elements: int = 1 << 24,
+) -> list[CurvePoint]:
+    """Accuracy, observed/effective rate and disconnected count of `method`'s model at each rate."""
+    model = method.model
+    was_training = model.training
+    model.eval()
+    rates = method.curve_rates(rates)
+    seen = method.seen_rates()
+    per_rate = sum(w.numel() for w in model.prunable_weights()) + x.shape[0] * x.shape[1] * 64
+    chunk = max(1, min(len(rates), max_elements // max(per_rate, 1)))
+    points: list[CurvePoint] = []
+    for start in range(0, len(rates), chunk):
+        part = list(rates[start : start + chunk])
+        masks = method.eval_masks_batch(part)
+        logits = model(x, masks)  # (R, B, classes)
+        acc = (logits.argmax(-1) == y).float().mean(-1)
+        rep = integrity(masks, method.in_repeats)
+        for i, r in enumerate(part):
+            points.append(
+                CurvePoint(
+                    rate=float(r),
+                    accuracy=float(acc[i]),
+                    observed_rate=float(rep.observed_rate[i]),
+                    effective_rate=float(rep.effective_rate[i]),
+                    disconnected=int(rep.disconnected[i]),
+                    seen=_is_seen(r, seen),
+                    path_exists=bool(rep.path_exists[i]),
+                )
+            )
+    model.train(was_training)
+    return points

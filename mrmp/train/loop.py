@@ -1,0 +1,191 @@
+"""The training loop: Adam over phases, rates from the method, masks from the method; nothing method-specific.
+
+Deterministic for a seed (one torch seed for the initialisation, one CPU generator for batches and rate
+sampling). When the batch size is 0 or covers the training set, every epoch is one full-batch step on tensors
+that stay on the device (the fast path: no loader, no copies).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from mrmp.config import RunConfig
+from mrmp.methods import Phase, PruningMethod, registry
+from mrmp.model import AttentionGCN, build_model
+
+from .data import PreparedData
+from .evaluate import CurvePoint, evaluate_curve
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class EpochEvent:
+    """What the loop tells its callback after each epoch. `state()` and `evaluate()` are computed on demand."""
+
+    epoch: int  # 1-based, counted over all phases
+    total_epochs: int
+    phase: str
+    metrics: dict[str, float]
+    state: Callable[[], dict[str, Any]] = field(repr=False)
+    evaluate: Callable[[list[float]], list[CurvePoint]] = field(repr=False)
+
+
+class Trainer:
+    """Builds the model and method for a config and trains them on prepared data."""
+
+    def __init__(self, cfg: RunConfig, data: PreparedData, device: torch.device | None = None):
+        self.cfg = cfg
+        self.data = data
+        self.device = device or resolve_device(cfg.train.device)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+        m = cfg.model
+        self.model: AttentionGCN = build_model(
+            m.preset,
+            data.in_features,
+            data.num_nodes,
+            data.num_classes,
+            torch.as_tensor(data.adjacency),
+            blocks=m.blocks,
+            heads=m.heads,
+            filters=m.filters,
+            key_dim=m.key_dim,
+            fc=m.fc,
+        ).to(self.device)
+        self.method: PruningMethod = registry.create(
+            cfg.method.name, cfg.method.params, self.model, cfg.train.epochs, cfg.train.seed
+        )
+        self.generator = torch.Generator().manual_seed(cfg.train.seed + 1)
+        dev = self.device
+        self.x_train = torch.as_tensor(data.x_train, device=dev)
+        self.y_train = torch.as_tensor(data.y_train, device=dev)
+        self.x_test = torch.as_tensor(data.x_test, device=dev)
+        self.y_test = torch.as_tensor(data.y_test, device=dev)
+        self.epoch = 0  # epochs done, over all phases
+        self.history: list[dict[str, float]] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._phase_index = -1
+        self._lr = cfg.train.lr
+        self._last_loss = float("inf")
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(p.epochs for p in self.method.phases())
+
+    # --- checkpoint state -----------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly where it stopped (weights_only-loadable)."""
+        return {
+            "epoch": self.epoch,
+            "phase_index": self._phase_index,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "method": self.method.state_dict(),
+            "generator": self.generator.get_state(),
+            "lr": self._lr,
+            "last_loss": self._last_loss,
+            "history": self.history,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.method.load_state_dict(state["method"])
+        self.generator.set_state(state["generator"])
+        self.epoch = int(state["epoch"])
+        self._lr = float(state["lr"])
+        self._last_loss = float(state["last_loss"])
+        self.history = list(state["history"])
+        self._phase_index = int(state["phase_index"])
+        if self._phase_index >= 0:
+            self._start_phase(self.method.phases()[self._phase_index])
+            if state["optimizer"] is not None:
+                self.optimizer.load_state_dict(state["optimizer"])
+
+    # --- training -------------------------------------------------------------------------------------------
+    def _start_phase(self, phase: Phase) -> None:
+        self.method.begin_phase(phase)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=self._lr, weight_decay=self.cfg.train.weight_decay
+        )
+
+    def _batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        n = self.x_train.shape[0]
+        bs = self.cfg.train.batch_size
+        if bs == 0 or bs >= n:
+            return [(self.x_train, self.y_train)]
+        perm = torch.randperm(n, generator=self.generator).to(self.device)
+        return [(self.x_train[perm[i : i + bs]], self.y_train[perm[i : i + bs]]) for i in range(0, n, bs)]
+
+    def _train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        assert self.optimizer is not None
+        ce_sum = reg_sum = correct = seen = 0.0
+        for xb, yb in self._batches():
+            rates = self.method.step_rates(self.generator)
+            ce = 0.0
+            for i, r in enumerate(rates):
+                logits = self.model(xb, self.method.train_masks(r))
+                ce = ce + F.cross_entropy(logits, yb)
+                if i == 0:
+                    correct += float((logits.argmax(-1) == yb).sum())
+            ce = ce / len(rates)
+            reg = self.method.regularizer()
+            loss = ce if reg is None else ce + reg
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            ce_sum += float(ce.detach()) * len(yb)
+            reg_sum += float(reg.detach()) * len(yb) if reg is not None else 0.0
+            seen += len(yb)
+        return {"loss": ce_sum / seen, "regularizer": reg_sum / seen, "train_accuracy": correct / seen}
+
+    def _adapt_lr(self, loss: float) -> None:
+        """The sibling paper's rule: x0.99 when the loss rises, x1/0.99 otherwise."""
+        if not self.cfg.train.adaptive_lr:
+            return
+        self._lr = self._lr * 0.99 if loss > self._last_loss else self._lr / 0.99
+        self._last_loss = loss
+        for g in self.optimizer.param_groups:
+            g["lr"] = self._lr
+
+    def fit(self, callback: Callable[[EpochEvent], None] | None = None) -> None:
+        """Train every phase to its end, continuing from the loaded state if any."""
+        phases = self.method.phases()
+        total = self.total_epochs
+        done_before = 0
+        for index, phase in enumerate(phases):
+            end = done_before + phase.epochs
+            if self.epoch >= end:
+                done_before = end
+                continue
+            if index != self._phase_index:
+                self._phase_index = index
+                self._start_phase(phase)
+            while self.epoch < end:
+                t0 = time.perf_counter()
+                metrics = self._train_epoch()
+                self.epoch += 1
+                self.method.end_epoch(self.epoch, total)
+                self._adapt_lr(metrics["loss"])
+                metrics["lr"] = self._lr
+                metrics["epoch_time_s"] = time.perf_counter() - t0
+                self.history.append({"epoch": self.epoch, **metrics})
+                if callback is not None:
+                    callback(EpochEvent(self.epoch, total, phase.name, metrics, self.state, self.evaluate))
+            done_before = end
+
+    def evaluate(self, rates: list[float] | None = None) -> list[CurvePoint]:
+        """The accuracy-vs-rate curve on the test split."""
+        return evaluate_curve(self.method, self.x_test, self.y_test, rates or self.cfg.eval.rates)

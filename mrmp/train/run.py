@@ -1,0 +1,149 @@
+"""`run(cfg)`: the one training entry point (what `mrmp train` and every sweep trial call).
+
+With `out_dir` it writes `config.yaml` (resolved), `curve.csv`, `summary.json` and `model.pt`, each atomically
+(temp file + rename), so an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import mrmp
+from mrmp.config import RunConfig, config_from_dict, dump_config
+from mrmp.model import parameter_table
+
+from .data import PreparedData, prepare_data
+from .evaluate import CURVE_COLUMNS, CurvePoint
+from .loop import EpochEvent, Trainer
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    curve: list[CurvePoint]
+    summary: dict[str, Any]
+    trainer: Trainer
+
+
+def summarize(cfg: RunConfig, trainer: Trainer, curve: list[CurvePoint], timings: dict[str, float]) -> dict:
+    """summary.json: headline accuracies, parameter counts, timings, device, provenance."""
+    by_rate = {round(p.rate, 6): p for p in curve}
+    table = parameter_table(trainer.model)
+    target = cfg.method.rate
+    seen = [p.accuracy for p in curve if p.seen and p.rate > 0]
+    unseen = [p.accuracy for p in curve if not p.seen and p.rate > 0]
+    return {
+        "method": cfg.method.name,
+        "dataset": cfg.data.name,
+        "split": trainer.data.split,
+        "dense_accuracy": by_rate[0.0].accuracy if 0.0 in by_rate else None,
+        "target_rate": target,
+        "accuracy_at_target": by_rate[round(target, 6)].accuracy
+        if target is not None and round(target, 6) in by_rate
+        else None,
+        "mean_seen_accuracy": sum(seen) / len(seen) if seen else None,
+        "mean_unseen_accuracy": sum(unseen) / len(unseen) if unseen else None,
+        "max_disconnected": max((p.disconnected for p in curve), default=0),
+        "final_loss": trainer.history[-1]["loss"] if trainer.history else None,
+        "epochs": trainer.epoch,
+        "params": {
+            "total": sum(r["params"] for r in table),
+            "prunable": sum(r["params"] for r in table if r["prunable"]),
+            "layers": table,
+        },
+        "device": str(trainer.device),
+        "device_name": torch.cuda.get_device_name(trainer.device)
+        if trainer.device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        **{f"{k}_s": round(v, 3) for k, v in timings.items()},
+        "config_hash": cfg.hash(),
+        "split_hash": trainer.data.split_hash(),
+        "versions": {
+            "mrmp": mrmp.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def curve_csv(curve: list[CurvePoint]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CURVE_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for p in curve:
+        row = p.row()
+        row.update({k: f"{row[k]:.6f}" for k in ("rate", "accuracy", "observed_rate", "effective_rate")})
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_outputs(out_dir: str | Path, result: RunResult) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "config.yaml", lambda p: dump_config(result.config, p))
+    _atomic_write(out / "curve.csv", lambda p: p.write_text(curve_csv(result.curve)))
+    _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(result.summary, indent=2) + "\n"))
+    t = result.trainer
+    blob = {"model": t.model.state_dict(), "method": t.method.state_dict(), "config": result.config.to_dict()}
+    _atomic_write(out / "model.pt", lambda p: torch.save(blob, p))
+
+
+def run(
+    cfg: RunConfig,
+    data: PreparedData | None = None,
+    out_dir: str | Path | None = None,
+    callback: Callable[[EpochEvent], None] | None = None,
+    resume_state: dict[str, Any] | None = None,
+) -> RunResult:
+    """Train `cfg` on `data` (prepared from `cfg.data` when None), evaluate its curve, optionally write outputs."""
+    t0 = time.perf_counter()
+    data = data if data is not None else prepare_data(cfg.data)
+    trainer = Trainer(cfg, data)
+    if resume_state is not None:
+        trainer.load_state(resume_state)
+    t1 = time.perf_counter()
+    trainer.fit(callback)
+    t2 = time.perf_counter()
+    curve = trainer.evaluate()
+    t3 = time.perf_counter()
+    timings = {"setup_time": t1 - t0, "train_time": t2 - t1, "eval_time": t3 - t2, "wall_time": t3 - t0}
+    result = RunResult(cfg, curve, summarize(cfg, trainer, curve, timings), trainer)
+    if out_dir is not None:
+        write_outputs(out_dir, result)
+    return result
+
+
+def load_run(run_dir: str | Path, data: PreparedData | None = None, device: str = "cpu") -> Trainer:
+    """Rebuild a trained model and method from `run_dir/model.pt` (loaded with weights_only=True)."""
+    blob = torch.load(Path(run_dir) / "model.pt", map_location=device, weights_only=True)
+    cfg = config_from_dict(blob["config"], source=str(Path(run_dir) / "model.pt"))
+    cfg.train.device = device
+    data = data if data is not None else prepare_data(cfg.data)
+    trainer = Trainer(cfg, data)
+    trainer.model.load_state_dict(blob["model"])
+    trainer.method.load_state_dict(blob["method"])
+    trainer.epoch = cfg.train.epochs
+    return trainer
