@@ -7,6 +7,7 @@ that stay on the device (the fast path: no loader, no copies).
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,18 +87,22 @@ class Trainer:
 
     # --- checkpoint state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """Everything needed to continue training exactly where it stopped (weights_only-loadable)."""
-        return {
-            "epoch": self.epoch,
-            "phase_index": self._phase_index,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
-            "method": self.method.state_dict(),
-            "generator": self.generator.get_state(),
-            "lr": self._lr,
-            "last_loss": self._last_loss,
-            "history": self.history,
-        }
+        """Everything needed to continue training exactly where it stopped (weights_only-loadable).
+
+        A deep copy: the snapshot stays valid while training goes on."""
+        return copy.deepcopy(
+            {
+                "epoch": self.epoch,
+                "phase_index": self._phase_index,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                "method": self.method.state_dict(),
+                "generator": self.generator.get_state(),
+                "lr": self._lr,
+                "last_loss": self._last_loss,
+                "history": self.history,
+            }
+        )
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
