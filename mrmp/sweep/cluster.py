@@ -1,0 +1,89 @@
+"""Cluster hooks for the sweep layer: what makes one sweep file behave the same on a laptop and on a Ray cluster.
+
+- `WORKER_ENV` / `ray_init_kwargs(address)`: environment every trial process needs, passed to `ray.init` as
+  runtime_env env_vars, so it reaches the workers of any cluster (not only a local one that inherits the
+  driver's environment).
+- `trial_resources(cpu, gpu)`: the per-trial request for `tune.with_resources`, checked the way Ray schedules
+  it (a fractional GPU share is at most 1; 0.25 puts four trials on one GPU).
+- `isolate_devices(gpu)`: first thing in a trial: a trial that asked for no GPU sees none, so
+  `train.device: auto` picks the CPU instead of silently sharing GPU 0 with GPU trials.
+- `device_tags()`: what the trial got (Ray's GPU ids, CUDA_VISIBLE_DEVICES, node): tags for its tracking run.
+- `storage_uri(root)`: a sweep storage root that may be a URI (s3://, gs://) or a path (made absolute).
+
+Importing this module never imports Ray (only the functions that need it do, lazily).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+# Ray >= 2.49 no longer sets CUDA_VISIBLE_DEVICES for a task or actor that asked for zero GPUs (ray issue
+# 54868): it inherits the node's value, i.e. every GPU. With this variable Ray sets it to "" again.
+WORKER_ENV = {"RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "1"}
+
+_URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "az://", "file://")
+
+
+def ray_init_kwargs() -> dict[str, Any]:
+    """Extra `ray.init` arguments for a sweep driver (local Ray or `--address` of a cluster)."""
+    return {"runtime_env": {"env_vars": dict(WORKER_ENV)}}
+
+
+def check_gpu(gpu: float) -> str | None:
+    """Why `gpu` is not a valid per-trial GPU request, or None. Ray packs fractional shares (<= 1) onto one GPU
+    and gives whole numbers of GPUs; a share such as 1.5 cannot be placed on GPU ids."""
+    if not math.isfinite(gpu) or gpu < 0:
+        return f"{gpu}: must be >= 0"
+    if gpu > 1 and gpu != int(gpu):
+        return f"{gpu}: a fraction of one GPU (0 < gpu <= 1, e.g. 0.25 = four trials per GPU) or whole GPUs"
+    return None
+
+
+def trial_resources(cpu: float, gpu: float) -> dict[str, float]:
+    """The resource request of one trial, as `tune.with_resources` takes it."""
+    problem = check_gpu(gpu)
+    if problem:
+        raise ValueError(f"sweep.resources.gpu: {problem}")
+    if not cpu > 0:
+        raise ValueError(f"sweep.resources.cpu: {cpu}: must be > 0")
+    return {"cpu": float(cpu), "gpu": float(gpu)}
+
+
+def isolate_devices(gpu: float) -> None:
+    """Call at the start of a trial, before anything touches CUDA: with no GPU requested, hide every GPU.
+
+    Ray sets CUDA_VISIBLE_DEVICES to the GPUs it assigned when a trial asks for some (a fractional share gets
+    the id of the GPU it shares), so `train.device: auto` -> `cuda` is cuda:0 of that visible set. When the trial
+    asked for none, Ray (>= 2.49, unless WORKER_ENV is set) leaves the variable alone and CUDA would see
+    every GPU of the node."""
+    if gpu <= 0:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
+def device_tags() -> dict[str, str]:
+    """Where a trial runs and which accelerators Ray gave it (call inside a Ray worker)."""
+    import ray
+
+    ctx = ray.get_runtime_context()
+    return {
+        "mrmp.ray_node_id": ctx.get_node_id(),
+        "mrmp.gpu_ids": ",".join(str(i) for i in ray.get_gpu_ids()),
+        "mrmp.cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+    }
+
+
+def storage_uri(root: str) -> str:
+    """A storage root as Ray Tune's `storage_path` takes it: a URI unchanged, a path absolute.
+
+    On a multi-node cluster it must be storage every node reaches (NFS/EFS/Lustre path, or s3:// / gs://):
+    a trial retried on another node restores from the checkpoints there."""
+    if root.startswith(_URI_SCHEMES):
+        return root.rstrip("/")
+    return str(Path(root).expanduser().resolve())
+
+
+def is_uri(root: str) -> bool:
+    return root.startswith(_URI_SCHEMES) and not root.startswith("file://")
