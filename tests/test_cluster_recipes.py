@@ -227,3 +227,27 @@ def test_recipe_sweep_overrides_are_valid_keys(tmp_path):
     spec = load_sweep(quickstart, [f"{k}={values[k]}" for k in keys])
     assert str(spec.root) == values["sweep.storage.root"]
     assert spec.tracking.uri == "http://10.0.0.1:5000"
+
+
+def test_every_recipe_hides_gpus_from_zero_gpu_trials():
+    """Ray >= 2.49 leaves CUDA_VISIBLE_DEVICES unset for a zero-GPU trial; every recipe sets the override."""
+    for rel in (
+        "ray-up/aws.yaml",
+        "kuberay/raycluster.yaml",
+        "kuberay/rayjob.yaml",
+        "slurm/mrmp-sweep.sbatch",
+        "local/start.sh",
+    ):
+        assert "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO" in (CLUSTER / rel).read_text(), rel
+    for path, doc in _by_kind("RayCluster") + [
+        (p, {"spec": d["spec"]["rayClusterSpec"]}) for p, d in _by_kind("RayJob")
+    ]:
+        spec = doc["spec"]
+        pods = [
+            spec["headGroupSpec"]["template"]["spec"],
+            *(g["template"]["spec"] for g in spec["workerGroupSpecs"]),
+        ]
+        for pod in pods:
+            ray_container = pod["containers"][0]
+            names = {e["name"]: e.get("value") for e in ray_container.get("env", [])}
+            assert names.get("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO") == "1", (path, ray_container["name"])

@@ -104,31 +104,40 @@ start_node() {  # NAME ARGS...
     echo "$name $!" >> "$DIR/nodes"
 }
 
-wait_started() {  # NAME PID
+wait_started() {  # NAME PID -> 0 when up; 1 when it exited or did not come up within 120 s
     local name=$1 pid=$2 i
-    for ((i = 0; i < 1200; i++)); do  # 120 s
+    for ((i = 0; i < 1200; i++)); do
         if grep -q "Ray runtime started" "$DIR/logs/$name.log" 2> /dev/null; then return 0; fi
-        if ! kill -0 "$pid" 2> /dev/null; then
-            echo "start.sh: node $name (pid $pid) exited during start-up; log tail:" >&2
-            tail -n 20 "$DIR/logs/$name.log" >&2
-            "$ROOT/cluster/local/stop.sh" --dir "$DIR" >&2 || true
-            exit 1
-        fi
+        kill -0 "$pid" 2> /dev/null || return 1
         sleep 0.1
     done
-    echo "start.sh: node $name did not start within 120 s (log: $DIR/logs/$name.log)" >&2
+    return 1
+}
+
+# Start a node and wait for it; on a loaded machine a raylet can miss Ray's fixed 30 s registration window
+# ("The current node timed out during startup"), so a node that fails is retried once (its group killed first).
+start_and_wait() {  # NAME ARGS...
+    local name=$1 try pid
+    for try in 1 2; do
+        start_node "$@"
+        pid=$(awk -v n="$name" '$1 == n {p = $2} END {print p}' "$DIR/nodes")
+        wait_started "$name" "$pid" && return 0
+        echo "start.sh: node $name (pid $pid) failed to start (try $try); log tail:" >&2
+        tail -n 5 "$DIR/logs/$name.log" >&2
+        kill -KILL -- "-$pid" 2> /dev/null || true
+        awk -v n="$name" '$1 != n' "$DIR/nodes" > "$DIR/nodes.tmp" && mv "$DIR/nodes.tmp" "$DIR/nodes"
+        mv "$DIR/logs/$name.log" "$DIR/logs/$name.failed-$try.log"
+    done
+    echo "start.sh: giving up; stopping what started" >&2
     "$ROOT/cluster/local/stop.sh" --dir "$DIR" >&2 || true
     exit 1
 }
 
-start_node head --head --port="$PORT" --num-cpus="$HEAD_CPUS" --num-gpus=0 \
+start_and_wait head --head --port="$PORT" --num-cpus="$HEAD_CPUS" --num-gpus=0 \
     --include-dashboard="$DASHBOARD" --dashboard-host="$IP" --dashboard-port="$DASHBOARD_PORT"
-wait_started head "$(awk '$1 == "head" {print $2}' "$DIR/nodes")"
+# One worker at a time: starting them together on a small machine is what makes raylets miss the window.
 for ((w = 1; w <= WORKERS; w++)); do
-    start_node "worker-$w" --address="$ADDRESS" --num-cpus="$CPUS" --num-gpus="$GPUS"
-done
-for ((w = 1; w <= WORKERS; w++)); do
-    wait_started "worker-$w" "$(awk -v n="worker-$w" '$1 == n {print $2}' "$DIR/nodes")"
+    start_and_wait "worker-$w" --address="$ADDRESS" --num-cpus="$CPUS" --num-gpus="$GPUS"
 done
 
 {

@@ -1,0 +1,132 @@
+"""cluster/local/start.sh and stop.sh for real: a token-authenticated 3-node loopback cluster, a sweep through
+`mrmp sweep --address auto` with the state file's environment, then stopping one node and the rest by PID.
+
+start.sh uses `ray start --head --block` / `ray start --address --block` with RAY_AUTH_MODE=token on every node:
+the same pattern as the Slurm recipe, on one machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from .test_cluster_helpers import ROOT, read_probes, run_sweep_cli, tiny_sweep, trial_runs
+
+LOCAL = ROOT / "cluster" / "local"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_gone(pgid: int, timeout: float = 30) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not _group_alive(pgid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = value
+    return env
+
+
+@pytest.mark.slow
+def test_local_scripts_run_a_token_cluster_and_stop_exactly_their_nodes(tmp_path):
+    d = Path(tempfile.mkdtemp(prefix="mrmp-lc-", dir="/tmp"))  # short: Ray's sockets live below it
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_AUTH", "RAY_TMPDIR"))}
+    pids: dict[str, int] = {}
+    try:
+        t0 = time.time()
+        out = subprocess.run(
+            [str(LOCAL / "start.sh"), "--workers", "2", "--gpus", "1", "--dir", str(d)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        start_s = time.time() - t0
+        for line in (d / "nodes").read_text().splitlines():
+            name, pid = line.split()
+            pids[name] = int(pid)
+        assert sorted(pids) == ["head", "worker-1", "worker-2"]
+        for pid in pids.values():
+            assert os.getpgid(pid) == pid, "each node leads its own process group"
+        cenv = _read_env(d / "env")
+        assert cenv["RAY_ADDRESS"].startswith("127.0.0.2:") and cenv["RAY_AUTH_MODE"] == "token"
+        token = Path(cenv["RAY_AUTH_TOKEN_PATH"])
+        assert stat.S_IMODE(token.stat().st_mode) == 0o600 and len(token.read_text().strip()) == 64
+        assert cenv["RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO"] == "1"
+
+        # `source DIR/env && mrmp sweep ... --address auto`: GPU trials land on the GPU workers (the head has none)
+        probes, root = tmp_path / "probes", tmp_path / "sweeps"
+        probes.mkdir()
+        f = tiny_sweep(tmp_path / "s.yaml", "local-cluster", root, trials=2, concurrency=2, epochs=1)
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update({**env, **cenv})
+            t1 = time.time()
+            run = run_sweep_cli(
+                [str(f), "--address", "auto", "--set", "sweep.resources.gpu=0.5", "--quiet"], probes
+            )
+            sweep_s = time.time() - t1
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+        recs = read_probes(probes)
+        assert len(recs) == 2 and all(
+            r["gpu_ids"] == ["0"] and r["cuda_visible_devices"] == "0" for r in recs
+        )
+        runs = trial_runs(f"sqlite:///{root / 'local-cluster' / 'mlflow.db'}", "local-cluster")
+        assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
+
+        # lose one node: only its process group goes
+        t2 = time.time()
+        kill = subprocess.run(
+            [str(LOCAL / "stop.sh"), "--dir", str(d), "--node", "worker-2", "--signal", "KILL"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert kill.returncode == 0, kill.stdout + kill.stderr
+        assert _wait_gone(pids["worker-2"]), "worker-2's processes are gone"
+        assert _group_alive(pids["head"]) and _group_alive(pids["worker-1"]), "the others are untouched"
+        kill_s = time.time() - t2
+    finally:
+        t3 = time.time()
+        stop = subprocess.run(
+            [str(LOCAL / "stop.sh"), "--dir", str(d)], capture_output=True, text=True, timeout=120
+        )
+        stop_s = time.time() - t3
+        leftovers = [n for n, p in pids.items() if not _wait_gone(p, timeout=10)]
+        shutil.rmtree(d, ignore_errors=True)
+    print(
+        "local cluster timing:",
+        json.dumps({"start_s": round(start_s, 1), "sweep_s": round(sweep_s, 1), "kill_s": round(kill_s, 1)}),
+        f"stop_s {stop_s:.1f}",
+    )
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert not leftovers, f"processes left behind: {leftovers}"
+    assert not (d / "nodes").exists()
