@@ -1,5 +1,6 @@
-"""cluster/local/start.sh and stop.sh for real: a token-authenticated 3-node loopback cluster, a sweep through
-`mrmp sweep --address auto` with the state file's environment, then stopping one node and the rest by PID.
+"""cluster/local/start.sh, stop.sh and cluster/mlflow/server.sh for real: a token-authenticated 3-node loopback
+cluster, the MLflow tracking server on the head address, a sweep through `mrmp sweep --address auto` with the state
+file's environment logging to that server, then stopping one node and the rest by PID.
 
 start.sh uses `ray start --head --block` / `ray start --address --block` with RAY_AUTH_MODE=token on every node:
 the same pattern as the Slurm recipe, on one machine.
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from .test_cluster_helpers import ROOT, read_probes, run_sweep_cli, tiny_sweep, trial_runs
+from .test_cluster_helpers import ROOT, free_port, read_probes, run_sweep_cli, tiny_sweep, trial_runs
 
 LOCAL = ROOT / "cluster" / "local"
+MLFLOW = ROOT / "cluster" / "mlflow" / "server.sh"
 
 
 def _group_alive(pgid: int) -> bool:
@@ -78,19 +80,34 @@ def test_local_scripts_run_a_token_cluster_and_stop_exactly_their_nodes(tmp_path
         assert stat.S_IMODE(token.stat().st_mode) == 0o600 and len(token.read_text().strip()) == 64
         assert cenv["RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO"] == "1"
 
-        # `source DIR/env && mrmp sweep ... --address auto`: GPU trials land on the GPU workers (the head has none)
+        # the tracking server of the recipes, on the "head" address
+        port = free_port()
+        t1 = time.time()
+        srv = subprocess.run(
+            [str(MLFLOW), "start", "--host", "127.0.0.2", "--port", str(port), "--dir", str(d / "mlflow")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert srv.returncode == 0, srv.stdout + srv.stderr
+        server_s = time.time() - t1
+        uri = f"http://127.0.0.2:{port}"
+
+        # `source DIR/env && mrmp sweep ... --address auto`: GPU trials land on the GPU workers (the head has
+        # none) and log over HTTP to the server
         probes, root = tmp_path / "probes", tmp_path / "sweeps"
         probes.mkdir()
         f = tiny_sweep(tmp_path / "s.yaml", "local-cluster", root, trials=2, concurrency=2, epochs=1)
+        argv = [str(f), "--address", "auto", "--set", "sweep.resources.gpu=0.5"]
+        argv += ["--set", f"sweep.tracking.uri={uri}", "--quiet"]
         saved = dict(os.environ)
         try:
             os.environ.clear()
             os.environ.update({**env, **cenv})
-            t1 = time.time()
-            run = run_sweep_cli(
-                [str(f), "--address", "auto", "--set", "sweep.resources.gpu=0.5", "--quiet"], probes
-            )
-            sweep_s = time.time() - t1
+            t2 = time.time()
+            run = run_sweep_cli(argv, probes)
+            sweep_s = time.time() - t2
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -99,11 +116,15 @@ def test_local_scripts_run_a_token_cluster_and_stop_exactly_their_nodes(tmp_path
         assert len(recs) == 2 and all(
             r["gpu_ids"] == ["0"] and r["cuda_visible_devices"] == "0" for r in recs
         )
-        runs = trial_runs(f"sqlite:///{root / 'local-cluster' / 'mlflow.db'}", "local-cluster")
+        runs = trial_runs(uri, "local-cluster")
         assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
+        for r in runs:  # artifacts went through the server's proxy into its artifact root
+            assert r.info.artifact_uri.startswith("mlflow-artifacts:"), r.info.artifact_uri
+        stored = {p.name for p in (d / "mlflow" / "mlartifacts").rglob("*") if p.is_file()}
+        assert {"curve.csv", "summary.json"} <= stored, stored
 
         # lose one node: only its process group goes
-        t2 = time.time()
+        t3 = time.time()
         kill = subprocess.run(
             [str(LOCAL / "stop.sh"), "--dir", str(d), "--node", "worker-2", "--signal", "KILL"],
             capture_output=True,
@@ -113,18 +134,24 @@ def test_local_scripts_run_a_token_cluster_and_stop_exactly_their_nodes(tmp_path
         assert kill.returncode == 0, kill.stdout + kill.stderr
         assert _wait_gone(pids["worker-2"]), "worker-2's processes are gone"
         assert _group_alive(pids["head"]) and _group_alive(pids["worker-1"]), "the others are untouched"
-        kill_s = time.time() - t2
+        kill_s = time.time() - t3
     finally:
-        t3 = time.time()
+        subprocess.run([str(MLFLOW), "stop", "--dir", str(d / "mlflow")], capture_output=True, timeout=60)
+        t4 = time.time()
         stop = subprocess.run(
             [str(LOCAL / "stop.sh"), "--dir", str(d)], capture_output=True, text=True, timeout=120
         )
-        stop_s = time.time() - t3
+        stop_s = time.time() - t4
         leftovers = [n for n, p in pids.items() if not _wait_gone(p, timeout=10)]
         shutil.rmtree(d, ignore_errors=True)
     print(
         "local cluster timing:",
-        json.dumps({"start_s": round(start_s, 1), "sweep_s": round(sweep_s, 1), "kill_s": round(kill_s, 1)}),
+        json.dumps(
+            {
+                k: round(v, 1)
+                for k, v in dict(start_s=start_s, server_s=server_s, sweep_s=sweep_s, kill_s=kill_s).items()
+            }
+        ),
         f"stop_s {stop_s:.1f}",
     )
     assert stop.returncode == 0, stop.stdout + stop.stderr
