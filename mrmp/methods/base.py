@@ -32,6 +32,10 @@ class PruningMethod:
     name: ClassVar[str] = ""
     Params: ClassVar[type] = object
     paper: ClassVar[str] = ""
+    # Claims the shared contract suite (mrmp.testing.contract) checks for every registered method:
+    nested: ClassVar[bool] = False  # eval masks at a higher rate are subsets of those at a lower rate
+    rate_tolerance: ClassVar[float] = 0.0  # max |observed − target rate| beyond rounding to one weight
+    rate_claim: ClassVar[str] = "all"  # where rate_tolerance holds: "all" evaluated rates, or the "seen" ones
 
     def __init__(self, params: Any, model: AttentionGCN, epochs: int, seed: int = 0):
         self.params = params

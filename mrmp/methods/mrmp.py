@@ -1,0 +1,99 @@
+"""MRMP: multi-rate magnitude pruning: one set of latent weights trained for many rates, usable at any rate.
+
+Paper: H. Sahbi, "One-Shot Multi-Rate Pruning of Graph Convolutional Networks". The networks at every seen rate
+share the latent weights Ŵ: each step samples some seen rates, builds each one's band-stop mask from the same Ŵ
+through the quantile mapping a(r), averages their cross-entropies and adds the one shared KL term (SRMP's
+machinery, inherited). At evaluation any rate r, seen or not, takes the hard mask `1{|Ŵ_l| > rms(Ŵ_l)·a(r)}`:
+no retraining, and the masks are nested across rates because a(r) is monotone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from mrmp.config.validate import spec
+
+from .base import register
+from .srmp import BandStopMethod, BandStopParams
+
+SAMPLING = ("uniform", "cycle", "all")
+
+
+def default_seen_rates() -> list[float]:
+    """The paper's seen rates on SBU: 0.50, 0.55, ..., 0.95 and 0.98."""
+    return [round(0.5 + 0.05 * i, 2) for i in range(10)] + [0.98]
+
+
+@dataclass
+class MRMPParams(BandStopParams):
+    seen_rates: list[float] = field(
+        default_factory=default_seen_rates, metadata=spec(ge=0.0, lt=1.0, help="rates the training targets")
+    )
+    sampling: str = field(
+        default="uniform",
+        metadata=spec(
+            choices=SAMPLING,
+            help="per step: uniform (k random seen rates), cycle (the next k in order), all (every seen rate)",
+        ),
+    )
+    rates_per_step: int = field(
+        default=1, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle)")
+    )
+
+    def check(self, rep: Any, eval_cfg: Any) -> None:
+        """Seen rates: non-empty, strictly increasing, in [0, 1), and on the evaluation grid (to 1e-6)."""
+        rates = self.seen_rates
+        if not rates:
+            rep.add("method.seen_rates", "must list at least one rate")
+            return
+        if any(b <= a for a, b in zip(rates, rates[1:])):
+            rep.add("method.seen_rates", "must be strictly increasing")
+        grid = {round(r, 6) for r in eval_cfg.rates}
+        missing = [r for r in rates if round(r, 6) not in grid]
+        if missing:
+            rep.add(
+                "method.seen_rates",
+                f"{', '.join(map(str, missing))} not in eval.rates: every seen rate must be evaluated",
+            )
+
+
+@register
+class MRMP(BandStopMethod):
+    """MRMP (Sahbi, "One-Shot Multi-Rate Pruning of GCNs"): SRMP's band-stop + KL, trained for many rates at once."""
+
+    name = "mrmp"
+    Params = MRMPParams
+    paper = "H. Sahbi, One-Shot Multi-Rate Pruning of Graph Convolutional Networks (MRMP)"
+
+    def __init__(self, params: MRMPParams, model, epochs: int, seed: int = 0):
+        super().__init__(params, model, epochs, seed)
+        self._steps = 0  # steps taken (the `cycle` scheme's position)
+
+    def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
+        if not self.pruning:
+            return [None]
+        seen = self.params.seen_rates
+        k = min(self.params.rates_per_step, len(seen))
+        scheme = self.params.sampling
+        if scheme == "all":
+            picked = list(range(len(seen)))
+        elif scheme == "cycle":
+            picked = [(self._steps * k + i) % len(seen) for i in range(k)]
+        else:
+            picked = torch.randperm(len(seen), generator=generator)[:k].tolist()
+        self._steps += 1
+        return [seen[i] for i in picked]
+
+    def seen_rates(self) -> list[float]:
+        return list(self.params.seen_rates)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "steps": self._steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._steps = int(state.get("steps", 0))

@@ -1,0 +1,175 @@
+"""Shared machinery of the band-stop methods (SRMP, MRMP; TCMP reuses the band-stop and σ schedule).
+
+- `Prior`: a symmetric zero-mean, unit-variance prior on RMS-standardised weights `z = w / rms(w)`, with its
+  quantile mapping `a(r) = F⁻¹((1 + r)/2)` (the threshold on |z| that removes a fraction r of the weights when z
+  follows the prior), its quantile function (for the prior-shaped initialisation) and its bin masses.
+- `soft_histogram`: a differentiable density estimate by linear binning (a triangular-kernel soft histogram on a
+  fixed grid of bin centres, O(n) with one `index_add`).
+- `kl_to_prior`: `D_KL(P ‖ Q) = Σ_b P_b log(P_b / Q_b)` between that histogram and the prior's bin masses.
+- `band_stop`: `ψ_{a,σ}(w) = sigmoid(σ·(|w|/a − 1))` while training, the hard step `1{|w| > a}` at evaluation.
+- `sigma_at`: σ on a constant / linear / exponential schedule.
+
+Paper: H. Sahbi, "One-Shot Multi-Rate Pruning of Graph Convolutional Networks" (band-stop ψ, KL prior, a(r)).
+The exact forms above are our documented design (docs/methods.md), not the paper's equations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+PRIORS = ("uniform", "gaussian", "laplace")
+SIGMA_SCHEDULES = ("constant", "linear", "exp")
+
+_SQRT3 = math.sqrt(3.0)
+_LAPLACE_BETA = 1.0 / math.sqrt(2.0)  # laplace(0, β) has variance 2β² = 1
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A unit-variance symmetric prior by name: `uniform` U[−√3, √3], `gaussian` N(0, 1), `laplace` (0, 1/√2)."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in PRIORS:
+            raise ValueError(f"unknown prior {self.name!r}; choose one of: {', '.join(PRIORS)}")
+
+    @property
+    def scale(self) -> float:
+        """b (uniform half-width), s (gaussian std) or β (laplace scale) of the unit-variance prior."""
+        return {"uniform": _SQRT3, "gaussian": 1.0, "laplace": _LAPLACE_BETA}[self.name]
+
+    def threshold(self, rate: float | Tensor) -> Tensor:
+        """a(r) = F⁻¹((1 + r)/2): |z| < a(r) holds for a fraction r of prior samples. Monotone in r."""
+        r = torch.as_tensor(rate, dtype=torch.float64)
+        if self.name == "uniform":
+            return r * _SQRT3
+        if self.name == "gaussian":
+            return math.sqrt(2.0) * torch.special.erfinv(r)
+        return -_LAPLACE_BETA * torch.log1p(-r)
+
+    def ppf(self, p: Tensor) -> Tensor:
+        """The quantile function F⁻¹(p) for p in (0, 1)."""
+        p = p.double()
+        if self.name == "uniform":
+            return (2.0 * p - 1.0) * _SQRT3
+        if self.name == "gaussian":
+            return math.sqrt(2.0) * torch.special.erfinv(2.0 * p - 1.0)
+        q = p - 0.5
+        return -_LAPLACE_BETA * torch.sign(q) * torch.log1p(-2.0 * q.abs())
+
+    def _second_antiderivative(self, x: Tensor) -> Tensor:
+        """G(x) = ∫_{−∞}^{x} F(t) dt, in closed form: the bin masses of a triangular kernel need only G."""
+        x = x.double()
+        if self.name == "uniform":
+            b = _SQRT3
+            return torch.where(x < -b, torch.zeros_like(x), torch.where(x > b, x, (x + b) ** 2 / (4 * b)))
+        if self.name == "gaussian":
+            cdf = 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+            pdf = torch.exp(-0.5 * x**2) / math.sqrt(2.0 * math.pi)
+            return x * cdf + pdf
+        beta = _LAPLACE_BETA
+        return torch.where(x < 0, 0.5 * beta * torch.exp(x / beta), x + 0.5 * beta * torch.exp(-x / beta))
+
+    def bin_masses(self, centers: Tensor) -> Tensor:
+        """Q_b: the prior mass that linear binning on `centers` (equally spaced) gives bin b, exactly.
+
+        Interior bins weigh z by the triangle of half-width Δ around their centre, so
+        Q_b = (G(c+Δ) − 2G(c) + G(c−Δ)) / Δ; the two edge bins also take the tails (values beyond the grid are
+        clamped onto it), which gives Q_0 = (G(c_0+Δ) − G(c_0)) / Δ and Q_last = 1 − (G(c) − G(c−Δ)) / Δ.
+        """
+        c = centers.double()
+        delta = float(c[1] - c[0])
+        g = self._second_antiderivative
+        q = (g(c + delta) - 2 * g(c) + g(c - delta)) / delta
+        q[0] = (g(c[:1] + delta) - g(c[:1]))[0] / delta
+        q[-1] = 1.0 - (g(c[-1:]) - g(c[-1:] - delta))[0] / delta
+        return q.clamp_min(0.0)
+
+
+def bin_centers(bins: int, z_max: float) -> Tensor:
+    """`bins` equally spaced centres from −z_max to z_max."""
+    return torch.linspace(-z_max, z_max, bins, dtype=torch.float64)
+
+
+def rms(w: Tensor) -> Tensor:
+    """Root mean square of all entries (the per-layer scale the prior is applied at)."""
+    return w.pow(2).mean().sqrt().clamp_min(1e-12)
+
+
+def soft_histogram(z: Tensor, bins: int, z_max: float) -> Tensor:
+    """Linear binning of the flattened `z` on `bins` centres over [−z_max, z_max]: probabilities summing to 1.
+
+    Each value splits its unit mass between its two nearest centres in proportion to proximity (a triangular
+    kernel), so the histogram is piecewise linear, hence differentiable almost everywhere, in every value.
+    Values beyond the grid are clamped onto the edge centres (the edge bins hold the tails).
+    """
+    z = z.reshape(-1)
+    delta = 2.0 * z_max / (bins - 1)
+    u = ((z.clamp(-z_max, z_max) + z_max) / delta).clamp(0, bins - 1)
+    lo = u.detach().floor().clamp(max=bins - 2)
+    frac = u - lo
+    idx = lo.long()
+    hist = z.new_zeros(bins)
+    hist = hist.index_add(0, idx, 1.0 - frac).index_add(0, idx + 1, frac)
+    return hist / z.numel()
+
+
+def interval_histogram(z: Tensor, edges: Tensor, sigma: float) -> Tensor:
+    """Soft masses of |z| in the K+1 intervals cut by increasing `edges` a_1 < ... < a_K, each edge softened by
+    the band-stop ψ_{a,σ}: [1 − m̄_1, m̄_1 − m̄_2, ..., m̄_K] with m̄_k = mean ψ_{a_k,σ}(z), the soft kept fraction."""
+    edges = edges.to(z.dtype).clamp_min(1e-12).reshape(-1, 1)
+    # (K,) soft kept fractions ψ_{a_k,σ}, every edge in one pass
+    kept = torch.sigmoid(z.reshape(1, -1).abs() * (sigma / edges) - sigma).mean(1)
+    one = kept.new_ones(1)
+    return torch.cat([one - kept[:1], kept[:-1] - kept[1:], kept[-1:]])
+
+
+def kl_to_prior(p: Tensor, q: Tensor, eps: float = 1e-4) -> Tensor:
+    """D_KL(P ‖ Q) with both smoothed as (x + ε)/(1 + Bε), so empty bins and zero prior mass stay finite."""
+    b = p.numel()
+    p = (p + eps) / (1.0 + b * eps)
+    q = (q.to(p.dtype) + eps) / (1.0 + b * eps)
+    return (p * (p.log() - q.log())).sum()
+
+
+def band_stop(w: Tensor, a: Tensor, sigma: float | None) -> Tensor:
+    """ψ_{a,σ}(w): sigmoid(σ·(|w|/a − 1)) when σ is given (training), else the hard step 1{|w| > a}.
+
+    `a` broadcasts against `w` (a scalar, or (R, 1, 1) for a batch of rates). a = 0 keeps every weight.
+    """
+    if sigma is None:
+        return (w.abs() > a).to(w.dtype)
+    a = torch.as_tensor(a, dtype=w.dtype, device=w.device)
+    return torch.where(a > 0, torch.sigmoid(sigma * (w.abs() / a.clamp_min(1e-12) - 1.0)), torch.ones_like(w))
+
+
+def sigma_at(start: float, end: float | None, schedule: str, progress: float) -> float:
+    """σ after a fraction `progress` ∈ [0, 1] of the pruning epochs: constant, linear or geometric (exp)."""
+    if schedule == "constant" or end is None:
+        return start
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "linear":
+        return start + (end - start) * p
+    if schedule == "exp":
+        return start * (end / start) ** p
+    raise ValueError(f"unknown sigma schedule {schedule!r}; choose one of: {', '.join(SIGMA_SCHEDULES)}")
+
+
+def prior_shaped_(w: Tensor, prior: Prior) -> None:
+    """Reshape `w` in place onto the prior: keep the order of its entries and its RMS, replace the values by the
+    prior's quantiles at the mid-ranks. The KL then starts near 0 and a(r) meets the rate from the first step."""
+    with torch.no_grad():
+        flat = w.reshape(-1)
+        n = flat.numel()
+        order = torch.argsort(flat, stable=True)
+        p = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+        values = prior.ppf(p)
+        values = values / values.pow(2).mean().sqrt()
+        out = torch.empty_like(flat)
+        out[order] = (values * float(rms(flat))).to(flat.dtype).to(flat.device)
+        w.copy_(out.reshape(w.shape))

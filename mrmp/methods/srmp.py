@@ -1,0 +1,232 @@
+"""SRMP: single-rate magnitude pruning with a band-stop reparametrisation and a KL prior on the latent weights.
+
+Paper: H. Sahbi, "One-Shot Multi-Rate Pruning of Graph Convolutional Networks" (SRMP is its single-rate method).
+Effective weights `W = Ŵ ⊙ ψ_{a,σ}(Ŵ)`; ψ is a smooth band-stop in training and the hard step `1{|Ŵ| > a}` at
+evaluation. The loss adds `λ Σ_l D_KL(P_l ‖ Q)`, where P_l is a soft histogram of layer l's RMS-standardised
+latent weights `z = Ŵ_l / rms(Ŵ_l)` and Q a unit-variance prior (uniform, gaussian or laplace). Once P_l ≈ Q, the
+quantile mapping `a(r) = F⁻¹((1 + r)/2)`, applied as the threshold `rms(Ŵ_l)·a(r)`, removes a fraction r of
+every layer: any fixed rate is met by construction. Design choices (scale, kernel, schedules) are argued in
+docs/methods.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mrmp.config.validate import spec
+
+from .base import PruningMethod, register
+from .priors import (
+    PRIORS,
+    SIGMA_SCHEDULES,
+    Prior,
+    band_stop,
+    bin_centers,
+    interval_histogram,
+    kl_to_prior,
+    prior_shaped_,
+    rms,
+    sigma_at,
+    soft_histogram,
+)
+
+SCOPES = ("layer", "global")
+
+
+@dataclass
+class BandStopParams:
+    """Keys shared by SRMP and MRMP: the prior, its KL weight and density estimate, the band-stop's σ."""
+
+    prior: str = field(default="gaussian", metadata=spec(choices=PRIORS, help="prior Q of the KL term"))
+    kl_weight: float = field(default=10.0, metadata=spec(ge=0.0, help="λ: weight of Σ_l KL(P_l ‖ Q)"))
+    bins: int = field(default=128, metadata=spec(ge=8, le=4096, help="bins of the soft histogram P"))
+    z_max: float = field(
+        default=4.0, metadata=spec(gt=1.0, le=20.0, help="histogram range ±z_max, in layer RMS units")
+    )
+    sigma: float = field(
+        default=10.0, metadata=spec(gt=0.0, help="band-stop steepness σ at the start of pruning")
+    )
+    sigma_end: float | None = field(
+        default=100.0, metadata=spec(gt=0.0, help="σ at the end of training (null: keep σ fixed)")
+    )
+    sigma_schedule: str = field(
+        default="exp", metadata=spec(choices=SIGMA_SCHEDULES, help="σ schedule from sigma to sigma_end")
+    )
+    warmup_epochs: int = field(
+        default=0, metadata=spec(ge=0, help="dense epochs (KL on, band-stop off) before pruning starts")
+    )
+    prior_init: bool = field(
+        default=True, metadata=spec(help="reshape the initial weights onto the prior (same order and RMS)")
+    )
+    anchor_weight: float = field(
+        default=10.0,
+        metadata=spec(
+            ge=0.0,
+            help="weight, relative to the fine histogram's, of the KL on a coarse histogram of |z| whose bin "
+            "edges are the trained rates' thresholds a(r) (prior masses: the rate gaps); 0 = off",
+        ),
+    )
+    anchor_sigma: float = field(
+        default=100.0,
+        metadata=spec(gt=0.0, help="steepness σ of the anchor histogram's soft edges (fixed, not scheduled)"),
+    )
+    anchor_grid: float = field(
+        default=0.0,
+        metadata=spec(
+            ge=0.0,
+            lt=1.0,
+            help="also cut the coarse histogram every anchor_grid from the lowest trained rate up to 0.99 "
+            "(0 = only at the trained rates); holds the observed rate at rates never trained",
+        ),
+    )
+    scope: str = field(
+        default="global",
+        metadata=spec(
+            choices=SCOPES,
+            help="layer: each layer standardised by its own RMS and pruned at rate r; "
+            "global: one RMS and one histogram over all prunable weights (layers' rates are learned)",
+        ),
+    )
+
+
+@dataclass
+class SRMPParams(BandStopParams):
+    rate: float = field(default=0.9, metadata=spec(ge=0.0, lt=1.0, help="the pruning rate trained for"))
+
+
+class BandStopMethod(PruningMethod):
+    """The band-stop + KL machinery shared by SRMP and MRMP; subclasses choose the rates each step trains."""
+
+    nested = True
+    rate_tolerance = 0.01  # the paper's claim, at the trained rates (the KL holds the shape elsewhere too)
+    rate_claim = "seen"
+
+    def __init__(self, params: BandStopParams, model, epochs: int, seed: int = 0):
+        super().__init__(params, model, epochs, seed)
+        self.prior = Prior(params.prior)
+        self._q = self.prior.bin_masses(bin_centers(params.bins, params.z_max)).float()
+        self._epoch = 0  # epochs done (σ schedule and warm-up)
+        if params.prior_init:
+            ws = model.prunable_weights()
+            with torch.no_grad():
+                for group in self._groups(ws):
+                    prior_shaped_(group, self.prior)
+                if params.scope == "global":  # the flattened copy, back into the layers
+                    for w, part in zip(ws, group.split([w.numel() for w in ws])):
+                        w.copy_(part.view_as(w))
+
+    # --- schedule -------------------------------------------------------------------------------------------
+    @property
+    def pruning(self) -> bool:
+        """False during the dense warm-up."""
+        return self._epoch >= self.params.warmup_epochs
+
+    def sigma(self) -> float:
+        """The current band-stop steepness."""
+        p = self.params
+        span = max(1, self.epochs - p.warmup_epochs)
+        return sigma_at(p.sigma, p.sigma_end, p.sigma_schedule, (self._epoch - p.warmup_epochs) / span)
+
+    def end_epoch(self, epoch: int, total: int) -> None:
+        self._epoch = epoch
+
+    # --- masks ----------------------------------------------------------------------------------------------
+    def _groups(self, ws: Sequence[Tensor]) -> list[Tensor]:
+        """What one histogram and one scale cover: each layer, or (scope global) all layers flattened together."""
+        if self.params.scope == "global":
+            return [torch.cat([w.reshape(-1) for w in ws])]
+        return list(ws)
+
+    def scales(self, detach: bool = True) -> list[Tensor]:
+        """Per layer, the RMS its weights are standardised by (its own, or the global one)."""
+        ws = [w.detach() if detach else w for w in self.model.prunable_weights()]
+        if self.params.scope == "global":
+            return [rms(self._groups(ws)[0])] * len(ws)
+        return [rms(w) for w in ws]
+
+    def thresholds(self, rates: Sequence[float]) -> list[Tensor]:
+        """Per layer, the (R,) thresholds scale_l·a(r) on |Ŵ_l| (no gradient: the threshold is a target)."""
+        a = self.prior.threshold(torch.tensor(list(rates), dtype=torch.float64))
+        return [(s.double() * a).to(s.dtype) for s in self.scales()]
+
+    def anchor_rates(self) -> list[float]:
+        """The bin edges (as rates) of the coarse, threshold-aligned histogram: the trained rates, plus a grid
+        every `anchor_grid` from the lowest of them up to 0.99 when asked."""
+        rates = {round(r, 6) for r in self.seen_rates()}
+        step = self.params.anchor_grid
+        if step > 0 and rates:
+            r = min(rates)
+            while r < 0.99 + 1e-9:
+                rates.add(round(r, 6))
+                r += step
+        return sorted(rates)
+
+    def _kls(self) -> list[Tensor]:
+        p = self.params
+        ws = self.model.prunable_weights()
+        q = self._q.to(ws[0].device)
+        zs = self._groups([w / s for w, s in zip(ws, self.scales(detach=False))])
+        kls = [kl_to_prior(soft_histogram(z, p.bins, p.z_max), q) for z in zs]
+        if p.anchor_weight > 0:
+            rates = torch.tensor(self.anchor_rates(), dtype=torch.float64)
+            edges = self.prior.threshold(rates).float().to(q.device)
+            q_coarse = torch.diff(rates, prepend=rates.new_zeros(1), append=rates.new_ones(1)).float()
+            sigma = p.anchor_sigma
+            kls = [
+                k + p.anchor_weight * kl_to_prior(interval_histogram(z, edges, sigma), q_coarse)
+                for k, z in zip(kls, zs)
+            ]
+        return kls
+
+    def train_masks(self, rate: float | None) -> list[Tensor] | None:
+        if rate is None:
+            return None
+        sigma = self.sigma()
+        ws = self.model.prunable_weights()
+        return [band_stop(w, a[0], sigma) for w, a in zip(ws, self.thresholds([rate]))]
+
+    def regularizer(self) -> Tensor | None:
+        """λ Σ_l D_KL(P_l ‖ Q) on the RMS-standardised latent weights of each prunable layer."""
+        if self.params.kl_weight == 0:
+            return None
+        return self.params.kl_weight * sum(self._kls())
+
+    def kl_per_group(self) -> list[float]:
+        """D_KL(P ‖ Q) of each layer (scope layer) or of all weights (scope global) now: a diagnostic."""
+        with torch.no_grad():
+            return [float(k) for k in self._kls()]
+
+    def eval_masks(self, rate: float) -> list[Tensor]:
+        return [m[0] for m in self.eval_masks_batch([rate])]
+
+    def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
+        """Hard masks 1{|Ŵ_l| > rms(Ŵ_l)·a(r)}, (R, in, out) per layer; nested because a(r) grows with r."""
+        ws = self.model.prunable_weights()
+        return [band_stop(w.detach(), a.view(-1, 1, 1), None) for w, a in zip(ws, self.thresholds(rates))]
+
+    # --- state ----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self._epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._epoch = int(state.get("epoch", self.epochs))
+
+
+@register
+class SRMP(BandStopMethod):
+    """SRMP (Sahbi, "One-Shot Multi-Rate Pruning of GCNs"): band-stop + KL prior, trained for one rate."""
+
+    name = "srmp"
+    Params = SRMPParams
+    paper = "H. Sahbi, One-Shot Multi-Rate Pruning of Graph Convolutional Networks (SRMP)"
+
+    def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
+        return [self.params.rate] if self.pruning else [None]
+
+    def seen_rates(self) -> list[float]:
+        return [self.params.rate]

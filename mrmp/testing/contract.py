@@ -1,0 +1,191 @@
+"""The contract every registered pruning method passes (the `optuna.testing` pattern: one shared suite).
+
+`tests/test_methods_contract.py` runs each `check_*` below for every name in `registry.names()`, so a new method
+gets the whole suite by registering itself. The checks read a method's claims from its class (`nested`,
+`rate_tolerance`) and test only what the interface promises:
+
+- the observed rate is the target within `rate_tolerance` (plus one weight of rounding) at every rate, or at
+  the seen rates for methods whose `rate_claim` is "seen" (SRMP and MRMP: the KL's claim after training);
+- a seed fixes the run: the same curve and weights twice;
+- `run(..., out_dir)` then `load_run(dir)` evaluates to the same curve;
+- the integrity columns are consistent (effective ≥ observed, disconnected ≥ 0; rate 0 keeps everything);
+- eval masks are binary, shaped like the weights, equal through `eval_masks` and `eval_masks_batch`, and
+  nested across rates where the method claims it;
+- train masks are None or finite tensors shaped like the weights, and the seen rates lie in [0, 1).
+
+Everything runs on `toy_data()` with a small GCN (5.3k prunable weights: the KL-based rate claims are
+statistical, a histogram needs enough weights) for 30 full-batch epochs: about a second per method on a CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mrmp.config import RunConfig, config_from_dict, default_rates
+from mrmp.methods import PruningMethod, registry
+from mrmp.train import CurvePoint, PreparedData, RunResult, Trainer, load_run, run
+
+TOY_MODEL = {"blocks": 2, "heads": 2, "filters": 4, "key_dim": 4, "fc": 64}  # 5.3k prunable weights
+
+
+def toy_data(
+    n_train: int = 64, n_test: int = 32, classes: int = 3, nodes: int = 10, features: int = 12, seed: int = 0
+) -> PreparedData:
+    """A small learnable problem (class-dependent node features on a chain graph); no dataset needed."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(classes, nodes, features))
+    y = np.arange(n_train + n_test) % classes
+    rng.shuffle(y)
+    x = (centers[y] + rng.normal(scale=1.0, size=(len(y), nodes, features))).astype(np.float32)
+    adj = np.zeros((nodes, nodes), np.float32)
+    for i in range(nodes - 1):
+        adj[i, i + 1] = adj[i + 1, i] = 1
+    return PreparedData(
+        x[:n_train],
+        y[:n_train].astype(np.int64),
+        x[n_train:],
+        y[n_train:].astype(np.int64),
+        adj,
+        tuple(f"c{i}" for i in range(classes)),
+        "toy",
+        "fold1",
+    )
+
+
+def toy_config(name: str, epochs: int = 30, seed: int = 0, **method: Any) -> RunConfig:
+    """A validated config for `name` on the toy problem: tiny GCN, full batch, one thread, CPU."""
+    raw = {
+        "method": {"name": name, **method},
+        "model": dict(TOY_MODEL),
+        "train": {"epochs": epochs, "seed": seed, "device": "cpu", "threads": 1},
+        "eval": {"rates": default_rates()},
+    }
+    return config_from_dict(raw, source=f"<contract:{name}>")
+
+
+def _rows(curve: Sequence[CurvePoint]) -> list[tuple]:
+    return [dataclasses.astuple(p) for p in curve]
+
+
+# --- checks on a trained run --------------------------------------------------------------------------------
+
+
+def check_rates(result: RunResult) -> None:
+    """Observed rate within the method's `rate_tolerance` of each target (+ one weight of rounding), at every
+    evaluated rate or, for methods whose `rate_claim` is "seen", at the rates training targeted."""
+    method = result.trainer.method
+    n = sum(w.numel() for w in method.model.prunable_weights())
+    tol = type(method).rate_tolerance + 1.0 / n + 1e-9
+    claim = type(method).rate_claim
+    assert claim in ("all", "seen"), f"{method.name}: rate_claim must be 'all' or 'seen', got {claim!r}"
+    points = [p for p in result.curve if claim == "all" or p.seen]
+    assert points, f"{method.name}: no evaluated rate to check the rate claim on"
+    bad = [(p.rate, p.observed_rate) for p in points if abs(p.observed_rate - p.rate) > tol]
+    assert not bad, (
+        f"{method.name}: observed rate off target by more than {tol:.4f} at (rate, observed) {bad}"
+    )
+
+
+def check_integrity_columns(result: RunResult) -> None:
+    """effective ≥ observed, disconnected ≥ 0 and consistent with the rates; rate 0 keeps every weight."""
+    method = result.trainer.method
+    n = sum(w.numel() for w in method.model.prunable_weights())
+    for p in result.curve:
+        assert 0.0 <= p.observed_rate <= p.effective_rate <= 1.0, (method.name, p)
+        assert p.disconnected >= 0, (method.name, p)
+        assert p.disconnected == round((p.effective_rate - p.observed_rate) * n), (method.name, p)
+        assert p.seen in (0, 1), (method.name, p)
+    zero = [p for p in result.curve if p.rate == 0.0]
+    assert zero, f"{method.name}: the curve has no rate-0 point"
+    assert zero[0].observed_rate == 0.0, f"{method.name}: rate 0 must keep every weight, got {zero[0]}"
+
+
+def check_eval_masks(method: PruningMethod, rates: Sequence[float]) -> None:
+    """Binary, weight-shaped, the same through both entry points, all ones at rate 0, nested if claimed."""
+    rates = sorted(set([0.0, *rates]))
+    weights = method.model.prunable_weights()
+    batch = method.eval_masks_batch(rates)
+    assert len(batch) == len(weights), f"{method.name}: one mask per prunable layer"
+    for m, w in zip(batch, weights):
+        assert m.shape == (len(rates), *w.shape), (method.name, m.shape, w.shape)
+        assert bool(((m == 0) | (m == 1)).all()), f"{method.name}: eval masks must be binary"
+        assert bool((m[0] == 1).all()), f"{method.name}: rate 0 must keep every weight"
+    for i in (1, len(rates) - 1):
+        single = method.eval_masks(rates[i])
+        for s, m in zip(single, batch):
+            assert torch.equal(s, m[i]), (
+                f"{method.name}: eval_masks and eval_masks_batch differ at {rates[i]}"
+            )
+    if type(method).nested:
+        for m in batch:
+            assert bool((m[1:] <= m[:-1]).all()), f"{method.name}: masks not nested across rates"
+
+
+def check_train_masks(trainer: Trainer) -> None:
+    """The rates of a step are None or in [0, 1); their masks None or finite weight-shaped tensors."""
+    method = trainer.method
+    rates = method.step_rates(torch.Generator().manual_seed(0))
+    assert len(rates) >= 1, f"{method.name}: a step targets at least one rate"
+    weights = method.model.prunable_weights()
+    for r in rates:
+        assert r is None or 0.0 <= r < 1.0, (method.name, r)
+        masks = method.train_masks(r)
+        if masks is None:
+            continue
+        assert len(masks) == len(weights), f"{method.name}: one train mask per prunable layer"
+        for m, w in zip(masks, weights):
+            assert m.shape == w.shape and bool(torch.isfinite(m).all()), (method.name, m.shape)
+    assert all(0.0 <= s < 1.0 for s in method.seen_rates()), (method.name, method.seen_rates())
+
+
+def check_documented(name: str) -> None:
+    """The class names its paper (or says it is a baseline) and its Params are default-constructible."""
+    cls = registry.get(name)
+    assert cls.__doc__ or sys.modules[cls.__module__].__doc__, f"{name}: no docstring naming its paper"
+    params = cls.Params()
+    for f in dataclasses.fields(params):
+        assert f.metadata.get("help"), f"{name}: method.{f.name} has no help text"
+
+
+# --- checks that train ----------------------------------------------------------------------------------------
+
+
+def check_deterministic(name: str, data: PreparedData, first: RunResult, epochs: int = 30) -> None:
+    """The same seed gives the same curve and the same weights."""
+    again = run(toy_config(name, epochs=epochs), data)
+    assert _rows(again.curve) == _rows(first.curve), f"{name}: two runs with one seed gave different curves"
+    for (k, a), b in zip(first.trainer.model.state_dict().items(), again.trainer.model.state_dict().values()):
+        assert torch.equal(a, b), f"{name}: parameter {k} differs between two runs with one seed"
+
+
+def check_save_load(name: str, data: PreparedData, first: RunResult, run_dir: str | Path) -> None:
+    """`load_run` on the written directory evaluates to the very same curve."""
+    for f in ("config.yaml", "curve.csv", "summary.json", "model.pt"):
+        assert (Path(run_dir) / f).is_file(), f"{name}: {f} not written"
+    trainer = load_run(run_dir, data)
+    assert _rows(trainer.evaluate()) == _rows(first.curve), f"{name}: the reloaded run evaluates differently"
+
+
+def trained(name: str, data: PreparedData, run_dir: str | Path, epochs: int = 30) -> RunResult:
+    """The run every check reads: `name` on the toy problem, outputs written to `run_dir`."""
+    return run(toy_config(name, epochs=epochs), data, out_dir=run_dir)
+
+
+def check_all(name: str, run_dir: str | Path, epochs: int = 30) -> None:
+    """Every check above for one method (what a new method's author runs first)."""
+    data = toy_data()
+    result = trained(name, data, run_dir, epochs)
+    check_documented(name)
+    check_rates(result)
+    check_integrity_columns(result)
+    check_eval_masks(result.trainer.method, result.trainer.cfg.eval.rates)
+    check_train_masks(result.trainer)
+    check_deterministic(name, data, result, epochs)
+    check_save_load(name, data, result, run_dir)

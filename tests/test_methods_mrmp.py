@@ -1,0 +1,97 @@
+"""MRMP: shared weights for many rates, the sampling schemes, nested masks, seen/unseen tags, config checks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+
+from mrmp.config import ConfigError, config_from_dict
+from mrmp.methods.mrmp import MRMP, MRMPParams, default_seen_rates
+from mrmp.methods.srmp import SRMP, BandStopMethod
+from mrmp.model import build_model
+from mrmp.testing.contract import toy_config, toy_data
+from mrmp.train import run
+
+
+def _method(epochs: int = 10, **params) -> MRMP:
+    torch.manual_seed(0)
+    model = build_model("small", 12, 30, 8, torch.ones(30, 30))
+    return MRMP(MRMPParams(**params), model, epochs)
+
+
+def test_default_seen_rates_are_the_papers():
+    assert default_seen_rates() == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98]
+    assert issubclass(MRMP, BandStopMethod) and issubclass(SRMP, BandStopMethod)  # shared, not copied
+
+
+def test_uniform_sampling_is_seeded_distinct_and_covers_the_seen_rates():
+    m = _method(sampling="uniform", rates_per_step=3)
+    gen = torch.Generator().manual_seed(1)
+    draws = [m.step_rates(gen) for _ in range(400)]
+    assert all(len(d) == 3 and len(set(d)) == 3 and set(d) <= set(m.seen_rates()) for d in draws)
+    counts = Counter(r for d in draws for r in d)
+    assert set(counts) == set(m.seen_rates())
+    assert max(counts.values()) < 1.5 * min(counts.values())  # about uniform
+    again = _method(sampling="uniform", rates_per_step=3)
+    gen2 = torch.Generator().manual_seed(1)
+    assert [again.step_rates(gen2) for _ in range(400)] == draws
+
+
+def test_cycle_and_all_sampling():
+    seen = [0.5, 0.7, 0.9]
+    m = _method(seen_rates=seen, sampling="cycle", rates_per_step=2)
+    gen = torch.Generator()
+    assert [m.step_rates(gen) for _ in range(3)] == [[0.5, 0.7], [0.9, 0.5], [0.7, 0.9]]
+    assert _method(seen_rates=seen, sampling="all").step_rates(gen) == seen
+    m = _method(seen_rates=seen, sampling="cycle", warmup_epochs=1)
+    assert m.step_rates(gen) == [None]
+
+
+def test_masks_nested_across_all_rates_from_one_set_of_weights():
+    result = run(toy_config("mrmp", epochs=8), toy_data())
+    method = result.trainer.method
+    rates = [0.0] + [round(0.5 + i / 100, 2) for i in range(50)]
+    for m in method.eval_masks_batch(rates):
+        assert bool((m[1:] <= m[:-1]).all())
+    seen = {p.rate for p in result.curve if p.seen}
+    assert seen == set(default_seen_rates())
+    assert any(not p.seen for p in result.curve)  # unseen rates come from the same weights
+    assert (
+        result.summary["mean_seen_accuracy"] is not None
+        and result.summary["mean_unseen_accuracy"] is not None
+    )
+
+
+def test_one_training_serves_every_rate_and_tags_them():
+    result = run(toy_config("mrmp", epochs=4, seen_rates=[0.5, 0.9], sampling="all"), toy_data())
+    tags = {round(p.rate, 2): p.seen for p in result.curve}
+    assert tags[0.5] == 1 and tags[0.9] == 1 and tags[0.7] == 0 and tags[0.99] == 0
+
+
+@pytest.mark.parametrize(
+    "seen, message",
+    [
+        ([], "at least one"),
+        ([0.9, 0.5], "strictly increasing"),
+        ([0.5, 0.5], "strictly increasing"),
+        ([0.5, 0.555], "not in eval.rates"),
+        ([0.5, 1.0], "must be < 1"),
+    ],
+)
+def test_seen_rates_are_checked(seen, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"method": {"name": "mrmp", "seen_rates": seen}})
+    assert "method.seen_rates" in str(err.value) and message in str(err.value)
+
+
+def test_seen_rates_on_a_custom_grid_and_sampling_choices():
+    cfg = config_from_dict(
+        {"method": {"name": "mrmp", "seen_rates": [0.3, 0.6]}, "eval": {"rates": [0, 0.3, 0.6]}}
+    )
+    assert cfg.method.params.seen_rates == [0.3, 0.6]
+    with pytest.raises(ConfigError, match="uniform, cycle, all"):
+        config_from_dict({"method": {"name": "mrmp", "sampling": "random"}})
+    with pytest.raises(ConfigError, match="rates_per_step"):
+        config_from_dict({"method": {"name": "mrmp", "rates_per_step": 0}})

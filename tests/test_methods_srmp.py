@@ -1,0 +1,104 @@
+"""SRMP: band-stop masks, the KL regulariser, the quantile mapping on real weights, schedules, config keys."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from mrmp.config import ConfigError, config_from_dict
+from mrmp.methods import registry
+from mrmp.methods.priors import PRIORS
+from mrmp.methods.srmp import SRMP, SRMPParams
+from mrmp.model import build_model
+
+
+def _method(epochs: int = 10, **params) -> SRMP:
+    torch.manual_seed(0)
+    model = build_model("small", 12, 30, 8, torch.ones(30, 30))
+    return SRMP(SRMPParams(**params), model, epochs)
+
+
+def _observed(method, rate: float) -> float:
+    masks = method.eval_masks(rate)
+    return 1.0 - float(sum(m.sum() for m in masks)) / sum(m.numel() for m in masks)
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_prior_shaped_init_meets_every_rate(prior, scope):
+    """On prior-shaped weights, the quantile mapping a(r) removes exactly a fraction r (to a weight per layer)."""
+    m = _method(prior=prior, scope=scope)
+    for r in (0.5, 0.7, 0.9, 0.95, 0.98, 0.99):
+        assert _observed(m, r) == pytest.approx(r, abs=5e-4)
+    if scope == "layer":
+        for mask in m.eval_masks(0.9):
+            assert 1 - float(mask.mean()) == pytest.approx(0.9, abs=0.01)
+
+
+def test_train_masks_are_a_differentiable_band_stop():
+    m = _method(rate=0.9)
+    x = torch.randn(4, 30, 12)
+    masks = m.train_masks(0.9)
+    assert all(((k > 0) & (k < 1)).any() for k in masks)
+    F.cross_entropy(m.model(x, masks), torch.tensor([0, 1, 2, 3])).backward()
+    for w in m.model.prunable_weights():
+        assert w.grad is not None and float(w.grad.abs().sum()) > 0
+
+
+def test_kl_gradient_reaches_every_prunable_layer():
+    m = _method(kl_weight=1.0)
+    with torch.no_grad():  # move away from the prior so the KL is not at its minimum
+        for w in m.model.prunable_weights():
+            w.copy_(torch.rand_like(w) - 0.5)
+    reg = m.regularizer()
+    assert reg is not None and float(reg.detach()) > 0.01
+    reg.backward()
+    for w in m.model.prunable_weights():
+        assert torch.isfinite(w.grad).all() and float(w.grad.abs().sum()) > 0
+
+
+def test_kl_weight_zero_disables_the_regularizer():
+    assert _method(kl_weight=0.0).regularizer() is None
+
+
+def test_warmup_trains_dense_then_the_rate_and_sigma_anneals():
+    m = _method(epochs=10, warmup_epochs=2, sigma=10.0, sigma_end=100.0, sigma_schedule="exp")
+    gen = torch.Generator().manual_seed(0)
+    assert m.step_rates(gen) == [None] and m.train_masks(None) is None
+    m.end_epoch(2, 10)
+    assert m.step_rates(gen) == [0.9]
+    assert m.sigma() == pytest.approx(10.0)
+    m.end_epoch(10, 10)
+    assert m.sigma() == pytest.approx(100.0)
+    state = m.state_dict()
+    fresh = _method(epochs=10, warmup_epochs=2)
+    fresh.load_state_dict(state)
+    assert fresh.sigma() == pytest.approx(100.0)
+
+
+def test_global_scope_uses_one_threshold_layer_scope_one_per_layer():
+    g = _method(scope="global").thresholds([0.9])
+    assert len({round(float(t), 9) for t in g}) == 1
+    per_layer = _method(scope="layer").thresholds([0.9])
+    assert len({round(float(t), 9) for t in per_layer}) > 1
+
+
+def test_eval_masks_are_hard_and_nested():
+    m = _method()
+    masks = m.eval_masks_batch([0.0, 0.5, 0.9, 0.99])
+    for k in masks:
+        assert bool(((k == 0) | (k == 1)).all()) and bool((k[1:] <= k[:-1]).all()) and bool(k[0].eq(1).all())
+
+
+def test_config_keys_and_errors():
+    cfg = config_from_dict({"method": {"name": "srmp", "prior": "laplace", "rate": 0.95, "sigma_end": None}})
+    assert isinstance(cfg.method.params, SRMPParams) and cfg.method.rate == 0.95
+    assert registry.get("srmp") is SRMP
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(
+            {"method": {"name": "srmp", "prior": "cauchy", "rate": 1.0, "sigma_schedule": "cos"}}
+        )
+    text = str(err.value)
+    assert "method.prior" in text and "uniform, gaussian, laplace" in text
+    assert "method.rate" in text and "method.sigma_schedule" in text
