@@ -16,6 +16,10 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "validate": "validate",
     "data": "data",
+    "sweep": "sweep",
+    "export": "export",
+    "report": "report",
+    "ui": "ui",
 }
 
 

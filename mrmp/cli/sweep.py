@@ -1,0 +1,106 @@
+"""`mrmp sweep`: run (or resume) a sweep file on Ray Tune with Optuna, recorded in MLflow."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  mrmp sweep sweeps/quickstart.yaml                       # local Ray, local MLflow, synthetic data
+  mrmp sweep sweeps/quickstart.yaml --resume              # continue after Ctrl-C: finished trials are kept
+  mrmp sweep sweeps/sbu_paper.yaml --set data.root=/data/SBU
+  mrmp sweep sweeps/quickstart.yaml --set sweep.trials=4 --set train.epochs=50 --set sweep.name=qs-small
+  mrmp sweep sweeps/quickstart.yaml --address auto        # join a running Ray cluster (`ray start --head`)
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a sweep file: Ray Tune trials, Optuna search, MLflow records",
+        description="Validate the sweep file, prepare its data once, then run its trials on Ray Tune. "
+        "Everything goes under <storage.root>/<name>/ (default runs/sweeps/<name>): the Tune experiment, "
+        "the Optuna study (optuna.db) and the MLflow store (mlflow.db, artifacts/). "
+        "`--set` keys starting with `sweep.` change the sweep section, other keys the base run config. "
+        "Exit codes: 0 done, 2 invalid file or missing data (nothing started), 130 interrupted (resumable).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("sweep", help="sweep YAML file (see docs/sweeps.md)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key, e.g. --set data.root=/data/SBU or --set sweep.trials=4 (repeatable)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the same sweep (same file and --set values)"
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="join a Ray cluster: `auto` (a `ray start` cluster on this machine) or ray://host:10001; "
+        "default: start a local Ray",
+    )
+    p.add_argument("--dry-run", action="store_true", help="validate and print the plan; start nothing")
+    p.add_argument("--quiet", action="store_true", help="no live progress; only the final summary")
+    p.set_defaults(func=run)
+
+
+def describe(spec) -> str:
+    """The plan of a sweep, as `--dry-run` prints it."""
+    lines = [
+        f"sweep {spec.name}: {spec.trials} trials, {spec.concurrency} at a time, searcher {spec.searcher} "
+        f"(seed {spec.seed}), scheduler {('asha ' + str(spec.scheduler)) if spec.scheduler else 'none'}",
+        "objectives: " + ", ".join(f"{o.metric} ({o.mode})" for o in spec.objectives),
+        f"resources per trial: cpu {spec.cpu}, gpu {spec.gpu}; report every {spec.report_every} epochs; "
+        f"max failures {spec.max_failures}",
+    ]
+    if spec.repeats:
+        lines.append(
+            "repeats (each trial trains all, reports the mean): "
+            + ", ".join(f"{k}={v}" for k, v in spec.repeats.items())
+        )
+    lines.append("space:")
+    for p in spec.space:
+        if p.type == "categorical":
+            dist = "one of " + ", ".join(map(str, p.choices))
+        else:
+            dist = (
+                f"{p.type} [{p.low}, {p.high}]"
+                + (" log" if p.log else "")
+                + (f" step {p.step}" if p.step else "")
+            )
+        when = f"   when {p.when}" if p.when else ""
+        lines.append(f"  {p.key:<24} {dist}{when}")
+    lines.append(f"data configs prepared once: {len(spec.data_configs())}")
+    lines.append(f"storage: {spec.dir}")
+    lines.append(f"tracking: {spec.tracking.backend} {spec.tracking.uri or ''}")
+    lines.append(f"optuna study: {spec.optuna_url} (study {spec.name})")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mrmp.sweep.runner import apply_env_defaults
+    from mrmp.sweep.spec import load_sweep
+
+    spec = load_sweep(args.sweep, args.overrides)  # ConfigError -> exit 2, before anything starts
+    if args.dry_run:
+        print(describe(spec))
+        return 0
+    apply_env_defaults(local=args.address is None)  # before Ray is imported
+    from mrmp.config import ConfigError, Issue
+    from mrmp.data.errors import DataError
+    from mrmp.sweep.runner import run_sweep
+
+    try:
+        outcome = run_sweep(spec, resume=args.resume, address=args.address, verbose=0 if args.quiet else 1)
+    except DataError as e:  # raised while preparing data: nothing has started yet
+        hint = "give your copy with --set data.root=/path/to/data" if spec.base_value("data.root") else ""
+        raise ConfigError([Issue(args.sweep, "base.data", f"{e}{'; ' + hint if hint else ''}")]) from None
+    if outcome.status == "interrupted":
+        return 130
+    if outcome.trials and not any(k in outcome.trials for k in ("completed", "stopped_early")):
+        return 1  # every trial failed
+    return 0

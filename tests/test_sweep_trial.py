@@ -1,0 +1,165 @@
+"""The trial wrapper without Ray: lockstep repeats, exact pause/resume, retries, early stops, failures.
+
+A fake session stands in for Ray Tune (checkpoints round-trip through torch.save / weights_only load, as in Tune).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import torch
+import yaml
+
+from mrmp.config import config_from_dict
+from mrmp.sweep.objectives import curve_metrics
+from mrmp.sweep.spec import load_sweep
+from mrmp.sweep.trial import TrialContext, finish_stopped, run_trial
+from mrmp.tracking.local import LocalTracker
+from mrmp.train import run
+from tests.toy import toy_data
+
+SWEEP = """\
+sweep:
+  name: trialtest
+  report_every: 4
+  objectives: [{metric: auc, mode: max}, {metric: acc@target, mode: max}]
+  SEEDS
+base:
+  train: {epochs: 6, lr: 0.02}
+  eval: {rates: [0.0, 0.5, 0.7, 0.9]}
+space:
+  method.name: {type: categorical, choices: [mp]}
+  method.rate: {type: categorical, choices: [0.7]}
+  method.finetune_epochs: {type: categorical, choices: [4]}
+"""
+SAMPLE = {"method.name": "mp", "method.rate": 0.7, "method.finetune_epochs": 4}  # 10 epochs over 2 phases
+
+
+class FakeSession:
+    """Reports go nowhere; checkpoints are kept like Tune keeps them; it can stop or crash the trial."""
+
+    def __init__(self, trial_id="00001", saved=None, stop_at=None, crash_at=None):
+        self.trial_id, self.trial_name = trial_id, f"trial_{trial_id}"
+        self.saved, self.stop_at, self.crash_at = saved, stop_at, crash_at
+        self.reports: list[dict] = []
+
+    def load(self):
+        return self.saved
+
+    def report(self, metrics, state):
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        buf.seek(0)
+        self.saved = torch.load(buf, weights_only=True)
+        self.reports.append(metrics)
+        if self.stop_at == len(self.reports):
+            raise SystemExit(0)  # what Tune raises inside report when the scheduler stops a trial
+        if self.crash_at == len(self.reports):
+            raise RuntimeError("worker lost")
+
+
+@pytest.fixture
+def setup(tmp_path):
+    def make(seeds: str = ""):
+        path = tmp_path / "s.yaml"
+        path.write_text(SWEEP.replace("SEEDS", seeds))
+        spec = load_sweep(path)
+        data = toy_data()
+        tracker = LocalTracker(tmp_path / "track")
+        parent = tracker.start_parent("trialtest")
+        ctx = TrialContext(spec, parent, tracker, {k: data for k in spec.data_configs()})
+        return spec, ctx, tracker, parent, data
+
+    return make
+
+
+def straight(spec, data, repeat=None):
+    """The same config trained in one go by the core (no pauses)."""
+    cfg = config_from_dict(spec.trial_config(spec.decode(SAMPLE), repeat))
+    return run(cfg, data)
+
+
+def test_completed_trial_equals_one_straight_run(setup):
+    spec, ctx, tracker, parent, data = setup()
+    session = FakeSession()
+    result = run_trial(SAMPLE, ctx, session)
+    ref = straight(spec, data)
+    assert [m["epoch"] for m in session.reports] == [4, 8, 10]  # boundaries cross the fine-tuning phase
+    assert result["auc"] == curve_metrics(ref.curve)["auc"]  # pausing at boundaries changes nothing
+    assert result["acc_at_target"] == curve_metrics(ref.curve, 0.7)["acc_at_target"]
+
+    (child,) = tracker.find_runs(parent)
+    assert child.status == "FINISHED" and child.tags["mrmp.outcome"] == "completed"
+    assert child.tags["mrmp.method"] == "mp" and child.tags["mrmp.config_hash"] == ref.config.hash()
+    assert [s for s, _ in tracker.metric_history(child.run_id, "loss")] == list(range(1, 11))
+    acc = tracker.metric_history(child.run_id, "acc")
+    seen = tracker.metric_history(child.run_id, "acc_seen")
+    unseen = tracker.metric_history(child.run_id, "acc_unseen")
+    assert sorted(acc) == sorted(seen + unseen) and [s for s, _ in acc] == [0, 500, 700, 900]
+    assert [s for s, _ in seen] == [700]  # MP fine-tuned at 0.7: the rate it saw
+    assert [a for _, a in acc] == [p.accuracy for p in ref.curve]
+    exported = config_from_dict(yaml.safe_load(tracker.read_artifact(child.run_id, "config.yaml")))
+    assert exported.hash() == ref.config.hash()
+    assert tracker.read_artifact(child.run_id, "curve.png")[:4] == b"\x89PNG"
+
+
+def test_crash_then_retry_continues_the_same_run_exactly(setup):
+    spec, ctx, tracker, parent, data = setup()
+    first = FakeSession(crash_at=2)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        run_trial(SAMPLE, ctx, first)
+    (child,) = tracker.find_runs(parent)
+    assert child.status == "FAILED" and "worker lost" in child.tags["mrmp.error"]
+    assert b"RuntimeError: worker lost" in tracker.read_artifact(child.run_id, "error.txt")
+
+    retry = FakeSession(saved=first.saved)  # Tune restores the trial from its last checkpoint
+    result = run_trial(SAMPLE, ctx, retry)
+    (again,) = tracker.find_runs(parent)  # the same run, reopened
+    assert again.run_id == child.run_id and again.status == "FINISHED"
+    assert [m["epoch"] for m in retry.reports] == [10]
+    assert result["auc"] == curve_metrics(straight(spec, data).curve)["auc"]
+    assert [s for s, _ in tracker.metric_history(child.run_id, "loss")] == list(range(1, 11))  # no duplicate
+
+
+def test_stopped_trial_is_closed_from_its_last_checkpoint(setup):
+    spec, ctx, tracker, parent, data = setup()
+    session = FakeSession(stop_at=1)
+    with pytest.raises(SystemExit):
+        run_trial(SAMPLE, ctx, session)
+    (child,) = tracker.find_runs(parent)
+    assert child.status == "RUNNING"  # Tune kills the process right after: the driver closes the run
+    finish_stopped(tracker, spec, child.run_id, SAMPLE, session.saved)
+    child = tracker.get_run(child.run_id)
+    assert child.status == "FINISHED" and child.tags["mrmp.outcome"] == "stopped_early"
+    assert child.tags["mrmp.epochs"] == "4" and child.metrics["auc"] == session.reports[0]["auc"]
+    assert len(tracker.metric_history(child.run_id, "acc")) == 4
+
+
+def test_failure_ends_the_run_failed_with_the_error(setup, monkeypatch):
+    spec, ctx, tracker, parent, data = setup()
+
+    def boom(*a, **k):
+        raise ValueError("diverged: loss is nan")
+
+    monkeypatch.setattr("mrmp.train.run", boom)
+    with pytest.raises(ValueError):
+        run_trial(SAMPLE, ctx, FakeSession())
+    (child,) = tracker.find_runs(parent)
+    assert child.status == "FAILED" and child.tags["mrmp.outcome"] == "failed"
+    assert child.tags["mrmp.error"] == "ValueError: diverged: loss is nan"
+
+
+def test_seed_repeats_train_in_lockstep_and_report_the_mean(setup):
+    spec, ctx, tracker, parent, data = setup("seeds: [0, 1]")
+    result = run_trial(SAMPLE, ctx, FakeSession())
+    per_seed = [curve_metrics(straight(spec, data, {"train.seed": s}).curve)["auc"] for s in (0, 1)]
+    assert result["auc"] == pytest.approx(sum(per_seed) / 2, abs=1e-12)  # AUC is linear in the curve
+    (child,) = tracker.find_runs(parent)
+    assert child.tags["mrmp.seeds"] == "[0, 1]" and child.metrics["auc_std"] == pytest.approx(
+        abs(per_seed[0] - per_seed[1]) / 2
+    )
+    summary = json.loads(tracker.read_artifact(child.run_id, "summary.json"))
+    assert [r["overrides"] for r in summary["repeats"]] == [{"train.seed": 0}, {"train.seed": 1}]
+    assert tracker.read_artifact(child.run_id, "repeats/curve_1.csv").startswith(b"rate,accuracy")
