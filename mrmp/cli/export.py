@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     from mrmp.config import ConfigError, Issue
     from mrmp.sweep.export import export_best
     from mrmp.sweep.results import open_sweep
+    from mrmp.sweep.runner import apply_env_defaults
+
+    apply_env_defaults()
     from mrmp.sweep.spec import metric_problem
 
     if args.metric and (problem := metric_problem(args.metric)):

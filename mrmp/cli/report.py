@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mrmp.sweep.export import build_report
     from mrmp.sweep.results import open_sweep
+    from mrmp.sweep.runner import apply_env_defaults
+
+    apply_env_defaults()
 
     md = build_report(open_sweep(args.sweep), args.out)
     print(md.read_text(encoding="utf-8"))

@@ -64,6 +64,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"sweep {state.name} logs to {tracking.uri}: open it there (experiment {tracking.experiment})")
         return 0
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+
+    def stop(signum, frame):  # SIGTERM / SIGHUP take the same way out as Ctrl-C: the server goes too
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
+        signal.signal(signal.SIGINT, stop)
     proc = subprocess.Popen(ui_command(tracking.uri, args.host, args.port), env=env)
     print(
         f"MLflow UI for sweep {state.name}: http://{args.host}:{args.port}  "

@@ -33,6 +33,7 @@ class MlflowTracker(Tracker):
     """Logs to `uri` (sqlite:////abs/mlflow.db, http://host:port, ...) in experiment `experiment`."""
 
     def __init__(self, uri: str, experiment: str, artifact_location: str | None = None):
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # reads print bars otherwise
         from mlflow import MlflowClient
 
         self.uri = uri

@@ -1,4 +1,5 @@
-"""Accuracy-vs-rate plots (matplotlib, headless): one curve per label, seen rates drawn as filled markers."""
+"""Accuracy-vs-rate plots (matplotlib, headless): one curve per label over the pruned rates, seen rates as
+filled markers, the dense accuracy (rate 0) as a dotted level."""
 
 from __future__ import annotations
 
@@ -17,16 +18,19 @@ def curves_png(curves: Mapping[str, Sequence[Any]], title: str = "") -> bytes:
     fig = Figure(figsize=(7, 4.2), dpi=110)
     ax = fig.add_subplot()
     for i, (label, points) in enumerate(curves.items()):
-        pts = sorted(points, key=lambda p: p.rate)
+        pts = sorted((p for p in points if p.rate > 0), key=lambda p: p.rate)
+        color = f"C{i % 10}"
+        dense = [p for p in points if p.rate == 0]
+        if dense:  # the unpruned network: a dotted level, not a point joined to the pruned range
+            ax.axhline(dense[0].accuracy, color=color, ls=":", lw=1)
         if not pts:
             continue
-        color = f"C{i % 10}"
         ax.plot([p.rate for p in pts], [p.accuracy for p in pts], "-", color=color, lw=1.4, label=label)
         seen = [p for p in pts if p.seen]
         unseen = [p for p in pts if not p.seen]
         ax.plot([p.rate for p in unseen], [p.accuracy for p in unseen], "o", color=color, ms=2.5, mfc="none")
         ax.plot([p.rate for p in seen], [p.accuracy for p in seen], "o", color=color, ms=5)
-    ax.set_xlabel("pruning rate (filled markers: rates seen in training)")
+    ax.set_xlabel("pruning rate (filled markers: rates seen in training; dotted: accuracy at rate 0)")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
