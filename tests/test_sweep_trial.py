@@ -135,6 +135,7 @@ def test_stopped_trial_is_closed_from_its_last_checkpoint(setup):
     assert child.status == "FINISHED" and child.tags["mrmp.outcome"] == "stopped_early"
     assert child.tags["mrmp.epochs"] == "4" and child.metrics["auc"] == session.reports[0]["auc"]
     assert len(tracker.metric_history(child.run_id, "acc")) == 4
+    assert [s for s, _ in tracker.metric_history(child.run_id, "auc")] == [4]  # scored once, at the stop
 
 
 def test_failure_ends_the_run_failed_with_the_error(setup, monkeypatch):

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from mrmp.tracking import RunRecord, rate_step
+from mrmp.tracking import RunRecord, Tracker, rate_step
 
 from .objectives import metric_value
-from .results import SweepState, best_by, best_per_method, completed, load_curve, trials
+from .results import SweepState, best_per_method, completed, load_curve, outcome_counts, trials
 from .spec import Objective
 
 SCORE_KEYS = ("auc", "mean_seen", "mean_unseen", "worst_unseen", "dense")
@@ -32,9 +32,8 @@ def _objective(state: SweepState, metric: str | None, mode: str | None) -> Objec
 
 
 def _entry(
-    state: SweepState, run: RunRecord, method: str, path: Path, obj: Objective, out: Path
+    tracker: Tracker, run: RunRecord, method: str, path: Path, obj: Objective, out: Path
 ) -> dict[str, Any]:
-    tracker = state.tracking.create()
     summary = json.loads(tracker.read_artifact(run.run_id, "summary.json"))
     entry = {
         "method": method,
@@ -74,37 +73,19 @@ def export_best(
     for method, run in best_per_method(runs, obj).items():
         path = out / f"{method}.yaml"
         path.write_bytes(tracker.read_artifact(run.run_id, "config.yaml"))
-        entries.append(_entry(state, run, method, path, obj, out))
+        entries.append(_entry(tracker, run, method, path, obj, out))
     for rate in rates or []:
         at = Objective(f"acc@{rate:g}", "max")
-        methods = dict.fromkeys(r.tags.get("mrmp.method", "?") for r in completed(runs))
-        for method in methods:
-            candidates = []
-            for r in completed(runs):
-                if r.tags.get("mrmp.method") != method:
-                    continue
-                history = dict(tracker.metric_history(r.run_id, "acc"))
-                if rate_step(rate) in history:
-                    candidates.append(
-                        RunRecord(
-                            r.run_id,
-                            r.name,
-                            r.status,
-                            r.parent_id,
-                            r.tags,
-                            r.params,
-                            {at.key: history[rate_step(rate)]},
-                        )
-                    )
-            best = best_by(candidates, at.key, "max")
-            if best is None:
-                continue
+        by_method: dict[str, list[tuple[float, RunRecord]]] = {}
+        for r in completed(runs):  # accuracy at the rate: the `acc` point at step = rate in per mille
+            value = dict(tracker.metric_history(r.run_id, "acc")).get(rate_step(rate))
+            if value is not None:
+                by_method.setdefault(r.tags.get("mrmp.method", "?"), []).append((value, r))
+        for method, scored in by_method.items():
+            value, run = max(scored, key=lambda vr: vr[0])
             path = out / f"{method}@{rate:g}.yaml"
-            path.write_bytes(tracker.read_artifact(best.run_id, "config.yaml"))
-            full = next(r for r in runs if r.run_id == best.run_id)
-            entry = _entry(state, full, method, path, at, out)
-            entry["value"] = best.metrics[at.key]
-            entries.append(entry)
+            path.write_bytes(tracker.read_artifact(run.run_id, "config.yaml"))
+            entries.append({**_entry(tracker, run, method, path, at, out), "value": value})
     manifest = {
         "sweep": state.name,
         "parent_run_id": state.parent_run_id,
@@ -137,8 +118,9 @@ def _fmt(v: Any) -> str:
 
 
 def build_report(state: SweepState, out: str | Path) -> Path:
-    """`report.md` (best completed trial per method), `curves.png` (their accuracy-vs-rate curves overlaid)
-    and `curves.csv` (the same curves, long format). Returns the markdown path."""
+    """`report.md` (best completed trial per method; a method none of whose trials completed shows its best
+    early-stopped one, marked), `curves.png` (their curves overlaid) and `curves.csv` (the same curves, long
+    format). Returns the markdown path."""
     from mrmp.tracking.plots import curves_png
 
     out = Path(out)
@@ -147,18 +129,15 @@ def build_report(state: SweepState, out: str | Path) -> Path:
     runs = trials(tracker, state)
     objectives = state.objectives
     obj = objectives[0]
-    best = best_per_method(runs, obj)
+    best = best_per_method(runs, obj, stopped_too=True)
     curves = {m: load_curve(tracker, r.run_id) for m, r in best.items()}
 
-    counts: dict[str, int] = {}
-    for r in runs:
-        k = r.tags.get("mrmp.outcome", r.status.lower())
-        counts[k] = counts.get(k, 0) + 1
+    counts = outcome_counts(runs)
     rates = [r for r in REPORT_RATES if any(abs(p.rate - r) < 1e-9 for c in curves.values() for p in c)]
     head = ["method", "trial", *[o.metric for o in objectives if o.key not in SCORE_KEYS], *SCORE_KEYS]
     head += [f"acc@{r:g}" for r in rates] + ["seen rates", "epochs"]
     lines = [
-        f"# Sweep `{state.name}`: best completed trial per method",
+        f"# Sweep `{state.name}`: best trial per method",
         "",
         f"Selected by `{obj.metric}` ({obj.mode}). Trials: "
         + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
@@ -179,7 +158,10 @@ def build_report(state: SweepState, out: str | Path) -> Path:
         cells += [_fmt(r.metrics.get(o.key)) for o in objectives if o.key not in SCORE_KEYS]
         cells += [_fmt(r.metrics.get(k)) for k in SCORE_KEYS]
         cells += [_fmt(metric_value(f"acc@{x}", c)) for x in rates]
-        cells += [", ".join(f"{x:g}" for x in seen) or "–", r.tags.get("mrmp.epochs", "?")]
+        epochs = r.tags.get("mrmp.epochs", "?")
+        if r.tags.get("mrmp.outcome") != "completed":
+            epochs += " (stopped early: no completed trial)"
+        cells += [", ".join(f"{x:g}" for x in seen) or "–", epochs]
         lines.append("| " + " | ".join(cells) + " |")
         for p in c:
             w.writerow([m, r.name, r.run_id, f"{p.rate:.4f}", f"{p.accuracy:.6f}", p.seen])

@@ -90,6 +90,15 @@ def trials(tracker: Tracker, state: SweepState) -> list[RunRecord]:
     return tracker.find_runs(state.parent_run_id)
 
 
+def outcome_counts(runs: list[RunRecord]) -> dict[str, int]:
+    """How many trials ended each way (`completed`, `stopped_early`, `failed`, ...)."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        key = r.tags.get("mrmp.outcome", r.status.lower())
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def completed(runs: list[RunRecord]) -> list[RunRecord]:
     """Trials that trained to the end (not stopped early, not failed)."""
     return [r for r in runs if r.status == FINISHED and r.tags.get("mrmp.outcome") == "completed"]
@@ -103,14 +112,19 @@ def best_by(runs: list[RunRecord], key: str, mode: str) -> RunRecord | None:
     return pick(scored, key=lambda r: r.metrics[key])
 
 
-def best_per_method(runs: list[RunRecord], objective: Objective) -> dict[str, RunRecord]:
-    """The best completed trial of each method by `objective` (methods in first-seen order)."""
+def best_per_method(
+    runs: list[RunRecord], objective: Objective, stopped_too: bool = False
+) -> dict[str, RunRecord]:
+    """The best completed trial of each method by `objective` (methods in first-seen order).
+
+    `stopped_too`: a method with no completed trial gets its best early-stopped one instead (tag
+    `mrmp.outcome=stopped_early`: judged on fewer epochs, so the report marks it)."""
     out: dict[str, RunRecord] = {}
-    methods = list(dict.fromkeys(r.tags.get("mrmp.method", "?") for r in runs))
-    for m in methods:
-        best = best_by(
-            [r for r in completed(runs) if r.tags.get("mrmp.method") == m], objective.key, objective.mode
-        )
+    for m in dict.fromkeys(r.tags.get("mrmp.method", "?") for r in runs):
+        mine = [r for r in runs if r.tags.get("mrmp.method") == m and r.status == FINISHED]
+        best = best_by(completed(mine), objective.key, objective.mode)
+        if best is None and stopped_too:
+            best = best_by(mine, objective.key, objective.mode)
         if best is not None:
             out[m] = best
     return out

@@ -29,7 +29,7 @@ from typing import Any
 from mrmp.config import ConfigError, Issue
 from mrmp.tracking import FAILED, FINISHED, KILLED, RUNNING, TAG_KIND, Tracker
 
-from .results import SweepState, best_per_method, read_state, trials
+from .results import SweepState, best_per_method, outcome_counts, read_state, trials
 from .spec import SweepSpec
 
 # Measured defaults for this stack (docs/sweeps.md, stack notes §10); a value already in the environment wins.
@@ -377,10 +377,7 @@ def _close(spec: SweepSpec, tracker: Tracker, state: SweepState, status: str, wa
             )
             tracker.end(r.run_id, KILLED if interrupted else FAILED)
     runs = trials(tracker, state)
-    counts: dict[str, int] = {}
-    for r in runs:
-        key = r.tags.get("mrmp.outcome", r.status.lower())
-        counts[key] = counts.get(key, 0) + 1
+    counts = outcome_counts(runs)
     first = spec.objectives[0]
     best = {
         m: {

@@ -243,8 +243,10 @@ def finish_stopped(
         return
     for rep, s in zip(repeats, saved["repeats"]):
         rep.restore(s)
-    curve, scores = _scores(spec, repeats)
-    _finish(tracker, run_id, spec, repeats, curve, scores, max(r.epoch for r in repeats), "stopped_early")
+    curve, scores = _scores(spec, repeats)  # already logged at that epoch, before the report that stopped it
+    _finish(
+        tracker, run_id, spec, repeats, curve, scores, max(r.epoch for r in repeats), "stopped_early", False
+    )
 
 
 def _finish(
@@ -256,12 +258,15 @@ def _finish(
     scores: dict[str, float | None],
     epoch: int,
     outcome: str,
+    log_scores: bool = True,
 ) -> None:
+    """Log the final curve (and `scores` at `epoch` unless already logged), artifacts, tags; end FINISHED."""
     import yaml
 
     cfg = repeats[0].cfg
     if curve and not tracker.metric_history(run_id, "acc"):  # a run closed twice keeps one curve
         tracker.log_curve(run_id, curve, plot_title=f"{cfg.method.name} ({outcome}, {epoch} epochs)")
+    if log_scores:
         tracker.log_metrics(run_id, scores, step=epoch)
     tracker.log_artifact(run_id, "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     if len(repeats) > 1:
