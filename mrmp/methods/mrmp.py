@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from mrmp.config.validate import spec
+from mrmp.model import AttentionGCN
 
 from .base import register
 from .srmp import BandStopMethod, BandStopParams
@@ -69,7 +70,7 @@ class MRMP(BandStopMethod):
     Params = MRMPParams
     paper = "H. Sahbi, One-Shot Multi-Rate Pruning of Graph Convolutional Networks (MRMP)"
 
-    def __init__(self, params: MRMPParams, model, epochs: int, seed: int = 0):
+    def __init__(self, params: MRMPParams, model: AttentionGCN, epochs: int, seed: int = 0):
         super().__init__(params, model, epochs, seed)
         self._steps = 0  # steps taken (the `cycle` scheme's position)
 

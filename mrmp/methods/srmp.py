@@ -2,11 +2,12 @@
 
 Paper: H. Sahbi, "One-Shot Multi-Rate Pruning of Graph Convolutional Networks" (SRMP is its single-rate method).
 Effective weights `W = Ŵ ⊙ ψ_{a,σ}(Ŵ)`; ψ is a smooth band-stop in training and the hard step `1{|Ŵ| > a}` at
-evaluation. The loss adds `λ Σ_l D_KL(P_l ‖ Q)`, where P_l is a soft histogram of layer l's RMS-standardised
-latent weights `z = Ŵ_l / rms(Ŵ_l)` and Q a unit-variance prior (uniform, gaussian or laplace). Once P_l ≈ Q, the
-quantile mapping `a(r) = F⁻¹((1 + r)/2)`, applied as the threshold `rms(Ŵ_l)·a(r)`, removes a fraction r of
-every layer: any fixed rate is met by construction. Design choices (scale, kernel, schedules) are argued in
-docs/methods.md.
+evaluation. The loss adds `λ D_KL(P ‖ Q)`, where P is a soft histogram of the RMS-standardised latent weights
+`z = Ŵ / rms(Ŵ)` (one RMS and one histogram over all prunable weights by default; per layer with
+`scope: layer`) and Q a unit-variance prior (uniform, gaussian or laplace). Once P ≈ Q, the quantile mapping
+`a(r) = F⁻¹((1 + r)/2)`, applied as the threshold `rms(Ŵ)·a(r)`, removes a fraction r of the weights: a fixed
+rate is met through the prior. Design choices (scale, density estimate, the threshold-anchored histogram,
+schedules) are argued in docs/methods.md.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor
 
 from mrmp.config.validate import spec
+from mrmp.model import AttentionGCN
 
 from .base import PruningMethod, register
 from .priors import (
@@ -46,7 +48,7 @@ class BandStopParams:
     kl_weight: float = field(default=10.0, metadata=spec(ge=0.0, help="λ: weight of Σ_l KL(P_l ‖ Q)"))
     bins: int = field(default=128, metadata=spec(ge=8, le=4096, help="bins of the soft histogram P"))
     z_max: float = field(
-        default=4.0, metadata=spec(gt=1.0, le=20.0, help="histogram range ±z_max, in layer RMS units")
+        default=4.0, metadata=spec(gt=1.0, le=20.0, help="histogram range ±z_max, in RMS units")
     )
     sigma: float = field(
         default=10.0, metadata=spec(gt=0.0, help="band-stop steepness σ at the start of pruning")
@@ -106,7 +108,7 @@ class BandStopMethod(PruningMethod):
     rate_tolerance = 0.01  # the paper's claim, at the trained rates (the KL holds the shape elsewhere too)
     rate_claim = "seen"
 
-    def __init__(self, params: BandStopParams, model, epochs: int, seed: int = 0):
+    def __init__(self, params: BandStopParams, model: AttentionGCN, epochs: int, seed: int = 0):
         super().__init__(params, model, epochs, seed)
         self.prior = Prior(params.prior)
         self._q = self.prior.bin_masses(bin_centers(params.bins, params.z_max)).float()

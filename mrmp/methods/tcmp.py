@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from mrmp.config.validate import spec
-from mrmp.model import consistent_masks, hard_step, propagate
+from mrmp.model import AttentionGCN, consistent_masks, hard_step, propagate
 
 from .base import PruningMethod, register
 from .priors import SIGMA_SCHEDULES, band_stop, sigma_at
@@ -135,7 +135,7 @@ class TCMP(PruningMethod):
     nested = True
     rate_tolerance = 0.01
 
-    def __init__(self, params: TCMPParams, model, epochs: int, seed: int = 0):
+    def __init__(self, params: TCMPParams, model: AttentionGCN, epochs: int, seed: int = 0):
         super().__init__(params, model, epochs, seed)
         self._epoch = 0
         self._last: list[Tensor] | None = None  # the soft consistent masks of the last training forward
