@@ -429,7 +429,7 @@ def verdicts(rows: list[dict[str, Any]], agg_by: dict[tuple[str, float], dict[st
     return lines
 
 
-def write_readme(out: Path, rows, agg, args, wall_s: float, cpu_s: float) -> None:
+def write_readme(out: Path, rows, agg, args, wall_s: float, cpu_s: float, split: str) -> None:
     agg_by = {(a["method"], a["rate"]): a for a in agg}
     srmp = f"srmp-{DEFAULT_PRIOR}"
     lines = [
@@ -442,7 +442,8 @@ def write_readme(out: Path, rows, agg, args, wall_s: float, cpu_s: float) -> Non
         "",
         f"- command: `.venv/bin/python scripts/methods_results.py --seeds {' '.join(map(str, args.seeds))} "
         f"--epochs {args.epochs} --jobs {args.jobs} --out {args.out}`",
-        f"- code: commit {_commit()} (mrmp {_mrmp_version()})",
+        f"- code: commit {_commit()} (mrmp {_mrmp_version()}); data split hash {split} "
+        "(`PreparedData.split_hash()`: features and labels of both sides of fold 1)",
         f"- machine: {platform.machine()} CPU, {os.cpu_count()} cores shared with other jobs, {args.jobs} worker "
         f"processes of 1 torch thread; torch {_torch_version()}; date {datetime.date.today().isoformat()}",
         f"- wall time {wall_s / 60:.1f} min for {len(_trainings(rows))} "
@@ -644,6 +645,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    split = _data().split_hash()  # loaded once here; forked workers inherit it
     jobs = jobs_for(args.seeds, args.epochs)
     print(f"{len(jobs)} trainings, {args.jobs} workers", flush=True)
     t0 = time.perf_counter()
@@ -661,7 +663,7 @@ def main() -> None:
     plot_accuracy(agg, out / "accuracy_vs_rate.png")
     plot_fixed_vs_observed(agg, out / "fixed_vs_observed.png")
     plot_integrity(agg, out / "integrity.png")
-    write_readme(out, rows, agg, args, wall, cpu)
+    write_readme(out, rows, agg, args, wall, cpu, split)
     print(f"wrote {out} in {wall / 60:.1f} min (CPU {cpu / 60:.1f} min)")
 
 
