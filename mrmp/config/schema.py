@@ -32,7 +32,12 @@ class DataConfig:
     seed: int = field(default=0, metadata=spec(help="synthetic generator seed"))
     chunks: int = field(default=4, metadata=spec(ge=1, le=64, help="temporal chunks per trajectory"))
     center: bool = field(default=True, metadata=spec(help="subtract the first frame's reference joint"))
-    scale: bool = field(default=False, metadata=spec(help="divide by the mean bone length"))
+    scale: bool | None = field(
+        default=None,
+        metadata=spec(
+            help="divide by the mean bone length; null = auto (on for FPHA's millimetres, off for SBU)"
+        ),
+    )
 
 
 @dataclass

@@ -50,7 +50,8 @@ def prepare_data(cfg: DataConfig, dataset=None) -> PreparedData:
     from mrmp.data import chunk_features, load_dataset
 
     ds = dataset if dataset is not None else load_dataset(cfg.name, cfg.root, seed=cfg.seed)
-    feats = chunk_features(ds, chunks=cfg.chunks, center=cfg.center, scale=cfg.scale)
+    scale = cfg.scale if cfg.scale is not None else cfg.name in ("fpha", "synthetic-fpha")
+    feats = chunk_features(ds, chunks=cfg.chunks, center=cfg.center, scale=scale)
     train_idx, test_idx = ds.split(cfg.fold)
     labels = np.asarray(ds.labels, dtype=np.int64)
     return PreparedData(
