@@ -21,5 +21,7 @@ def _ruff() -> list[str]:
 
 @pytest.mark.parametrize("args", [["check"], ["format", "--check"]])
 def test_ruff(args):
-    out = subprocess.run([*_ruff(), *args, "mrmp", "tests", "scripts"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [*_ruff(), *args, "mrmp", "tests", "scripts"], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
