@@ -152,6 +152,16 @@ def test_failure_ends_the_run_failed_with_the_error(setup, monkeypatch):
     assert child.tags["mrmp.error"] == "ValueError: diverged: loss is nan"
 
 
+def test_a_trial_failing_before_training_still_has_a_failed_run(setup):
+    spec, ctx, tracker, parent, data = setup()
+    ctx.data.clear()  # e.g. driver and worker disagree on the data config: no prepared dataset for it
+    with pytest.raises(KeyError):
+        run_trial(SAMPLE, ctx, FakeSession())
+    (child,) = tracker.find_runs(parent)
+    assert child.status == "FAILED" and child.tags["mrmp.method"] == "mp"
+    assert b"KeyError" in tracker.read_artifact(child.run_id, "error.txt")
+
+
 def test_seed_repeats_train_in_lockstep_and_report_the_mean(setup):
     spec, ctx, tracker, parent, data = setup("seeds: [0, 1]")
     result = run_trial(SAMPLE, ctx, FakeSession())

@@ -101,6 +101,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError([Issue(args.sweep, "base.data", f"{e}{'; ' + hint if hint else ''}")]) from None
     if outcome.status == "interrupted":
         return 130
-    if outcome.trials and not any(k in outcome.trials for k in ("completed", "stopped_early")):
-        return 1  # every trial failed
+    if not any(k in outcome.trials for k in ("completed", "stopped_early")):
+        return 1  # no trial trained to a result (every one failed)
     return 0

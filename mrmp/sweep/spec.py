@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mrmp.config import ConfigError, Issue, Reporter, config_from_dict, parse_overrides, read_yaml, spec
+from mrmp.config import (
+    ConfigError,
+    Issue,
+    Reporter,
+    apply_overrides,
+    config_from_dict,
+    parse_overrides,
+    read_yaml,
+    spec,
+)
 from mrmp.config.validate import build, suggest
 from mrmp.tracking import BACKENDS, TrackerSpec
 
@@ -167,13 +176,17 @@ class Param:
     def first(self) -> Any:
         return self.choices[0] if self.type == "categorical" else self.low
 
+    def _at_step(self, i: int) -> Any:
+        v = self.low + i * self.step
+        return int(v) if self.type == "int" else round(v, 12)
+
+    def _steps(self) -> int:
+        """How many steps fit between low and high."""
+        return math.floor((self.high - self.low) / self.step + 1e-9)
+
     def top(self) -> Any:
         """The highest value a searcher can return (the high end, aligned to the step)."""
-        if self.step and self.type != "categorical":
-            n = math.floor((self.high - self.low) / self.step + 1e-9)
-            v = self.low + n * self.step
-            return int(v) if self.type == "int" else round(v, 12)
-        return self.high
+        return self._at_step(self._steps()) if self.step and self.type != "categorical" else self.high
 
     def edges(self) -> list[tuple[Any, str]]:
         """(value, sub-key for the line) to validate: every choice, or both ends of a range."""
@@ -188,8 +201,7 @@ class Param:
         if self.type == "int":
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if self.step:
-            n = math.floor((self.high - self.low) / self.step + 1e-9)
-            return [round(self.low + i * self.step, 12) for i in range(n + 1)]
+            return [self._at_step(i) for i in range(self._steps() + 1)]
         return None
 
 
@@ -226,7 +238,7 @@ class SweepSpec:
 
     @property
     def dir(self) -> Path:
-        """Everything this sweep writes: ray/, optuna.db, mlflow.db, artifacts/, sweep.yaml, sweep.json."""
+        """Everything this sweep writes: tune/, optuna.db, mlflow.db, artifacts/, sweep.yaml, sweep.json."""
         return self.root / self.name
 
     @property
@@ -282,8 +294,6 @@ class SweepSpec:
 
         `train.threads: 0` (torch's default) becomes the trial's CPU count, so the recorded config is the one
         that ran and `mrmp train` reproduces it exactly."""
-        from mrmp.config import apply_overrides
-
         raw = apply_overrides(self.base, {**assignment, **(repeat or {})})
         if not _get(raw, "train.threads"):
             raw = apply_overrides(raw, {"train.threads": max(1, int(self.cpu))})
@@ -369,7 +379,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
     if not isinstance(raw, dict):
         rep.add("", "a sweep file is a mapping with `sweep`, `base` and `space`")
         raise ConfigError(rep.issues)
-    raw = {k: v for k, v in raw.items()}
+    raw = dict(raw)
     for key in raw:
         if key not in TOP_LEVEL:
             rep.add(
@@ -384,8 +394,6 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
         elif not isinstance(raw[name], dict):
             rep.add(name, f"must be a mapping, got {type(raw[name]).__name__}")
             raw[name] = {}
-    from mrmp.config import apply_overrides
-
     sweep_sets = {k[len("sweep.") :]: v for k, v in sets.items() if k.startswith("sweep.")}
     base_sets = {k: v for k, v in sets.items() if not k.startswith("sweep.")}
     raw["sweep"] = apply_overrides(raw["sweep"], sweep_sets)

@@ -177,33 +177,40 @@ def run_trial(sample: dict[str, Any], ctx: TrialContext, session: Session) -> di
     A SystemExit from `session.report` (the scheduler stopping the trial) propagates with the run still
     RUNNING: whoever stops trials closes their runs with `finish_stopped`."""
     spec, tracker = ctx.spec, ctx.tracker
-    cfgs = _configs(spec, sample, session.trial_name)
-    repeats = [_Repeat(c, ctx.dataset(c)) for c in cfgs]
-    first = cfgs[0]
-    params = {**first.flat()}
-    if spec.repeats:
-        params["sweep.repeats"] = json.dumps(spec.repeats)
+    assignment = spec.decode(sample)
     tags = {
         **ctx.tags,
         TAG_KIND: "trial",
         "mrmp.trial_id": session.trial_id,
-        "mrmp.method": first.method.name,
-        "mrmp.config_hash": first.hash(),
-        "mrmp.split_hash": ",".join(dict.fromkeys(r.data.split_hash() for r in repeats)),
-        "mrmp.seeds": json.dumps(sorted({c.train.seed for c in cfgs})),
-        "mrmp.repeats": str(len(cfgs)),
-        "mrmp.sample": json.dumps(spec.decode(sample)),
+        "mrmp.method": str(assignment.get("method.name", spec.base_value("method.name"))),
+        "mrmp.sample": json.dumps(assignment),
         "mrmp.host": platform.node(),
     }
-    run_id = tracker.start_child(ctx.parent_run_id, session.trial_name, session.trial_id, tags, params)
-    # Epochs this run already holds: a trial that restarts from an older checkpoint (a retry, a resumed sweep)
-    # trains them again, deterministically; logging them twice would only duplicate points.
-    logged = max((step for step, _ in tracker.metric_history(run_id, EPOCH_KEY)), default=0)
-    saved = session.load()
-    if saved is not None:
-        for rep, s in zip(repeats, saved["repeats"]):
-            rep.restore(s)
+    # The run exists before anything can fail, so every failure is recorded in it.
+    run_id = tracker.start_child(ctx.parent_run_id, session.trial_name, session.trial_id, tags)
     try:
+        cfgs = _configs(spec, sample, session.trial_name)
+        repeats = [_Repeat(c, ctx.dataset(c)) for c in cfgs]
+        params = cfgs[0].flat()
+        if spec.repeats:
+            params["sweep.repeats"] = json.dumps(spec.repeats)
+        tracker.log_params(run_id, params)
+        tracker.set_tags(
+            run_id,
+            {
+                "mrmp.config_hash": cfgs[0].hash(),
+                "mrmp.split_hash": ",".join(dict.fromkeys(r.data.split_hash() for r in repeats)),
+                "mrmp.seeds": json.dumps(sorted({c.train.seed for c in cfgs})),
+                "mrmp.repeats": str(len(cfgs)),
+            },
+        )
+        # Epochs this run already holds: a trial that restarts from an older checkpoint (a retry, a resumed
+        # sweep) trains them again, deterministically; logging them twice would only duplicate points.
+        logged = max((step for step, _ in tracker.metric_history(run_id, EPOCH_KEY)), default=0)
+        saved = session.load()
+        if saved is not None:
+            for rep, s in zip(repeats, saved["repeats"]):
+                rep.restore(s)
         while True:
             rows = [rep.advance(spec.report_every) if not rep.done else [] for rep in repeats]
             rows_by_epoch = _mean_rows(rows).items()
