@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="markdown table + accuracy-vs-rate overlay of a sweep's best trials",
         description="Write report.md (best completed trial per method: objectives, AUC, mean seen/unseen, "
-        "worst unseen, accuracy at a few rates), curves.png (their curves overlaid, seen rates filled) and "
-        "curves.csv. SWEEP is the sweep file, its folder or its name under runs/sweeps.",
+        "worst unseen, accuracy at a few rates), curves.png (their curves overlaid, seen rates filled), "
+        "curves.csv and trials.csv (every trial: outcome, scores, sampled values). SWEEP is the sweep file, its folder or its name under runs/sweeps.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -33,5 +33,5 @@ def run(args: argparse.Namespace) -> int:
 
     md = build_report(open_sweep(args.sweep), args.out)
     print(md.read_text(encoding="utf-8"))
-    print(f"wrote {md}, {md.with_name('curves.png')}, {md.with_name('curves.csv')}")
+    print(f"wrote {md} and curves.png, curves.csv, trials.csv beside it")
     return 0

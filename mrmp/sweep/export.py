@@ -113,14 +113,46 @@ def _data_note(state: SweepState) -> str:
     return f"Data: `data.name: {name}` (the user's copy of the dataset)."
 
 
+def _trials_csv(runs: list[RunRecord], objectives: list[Objective]) -> str:
+    """Every trial: how it ended, its scores and what was sampled."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    keys = list(dict.fromkeys([o.key for o in objectives] + list(SCORE_KEYS)))
+    w.writerow(["trial", "run_id", "method", "status", "outcome", "epochs", *keys, "sample"])
+    for r in runs:
+        t = r.tags
+        scores = [f"{r.metrics[k]:.6f}" if k in r.metrics else "" for k in keys]
+        w.writerow(
+            [
+                r.name,
+                r.run_id,
+                t.get("mrmp.method"),
+                r.status,
+                t.get("mrmp.outcome"),
+                t.get("mrmp.epochs"),
+                *scores,
+                t.get("mrmp.sample"),
+            ]
+        )
+    return buf.getvalue()
+
+
+def _shown(path: Path) -> str:
+    """A path as a user would type it here: relative to the current directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("–" if v is None else str(v))
 
 
 def build_report(state: SweepState, out: str | Path) -> Path:
     """`report.md` (best completed trial per method; a method none of whose trials completed shows its best
-    early-stopped one, marked), `curves.png` (their curves overlaid) and `curves.csv` (the same curves, long
-    format). Returns the markdown path."""
+    early-stopped one, marked), `curves.png` (their curves overlaid), `curves.csv` (the same curves, long
+    format) and `trials.csv` (every trial). Returns the markdown path."""
     from mrmp.tracking.plots import curves_png
 
     out = Path(out)
@@ -174,13 +206,15 @@ def build_report(state: SweepState, out: str | Path) -> Path:
         "Scores are over the pruned rates (rate > 0); `dense` is the accuracy at rate 0. `auc` is the area under "
         "accuracy vs rate divided by the rate span. Seen rates are those the training targeted.",
         "",
-        f"Regenerate: `mrmp report {state.dir} --out {out}`; configs: `mrmp export {state.dir} --out best/`.",
+        f"Regenerate: `mrmp report {_shown(state.dir)} --out {_shown(out)}`; "
+        f"configs: `mrmp export {_shown(state.dir)} --out best/`.",
         "",
     ]
     (out / "curves.png").write_bytes(
         curves_png({f"{m} ({best[m].name})": c for m, c in curves.items()}, title=f"sweep {state.name}")
     )
     (out / "curves.csv").write_text(rows_csv.getvalue(), encoding="utf-8")
+    (out / "trials.csv").write_text(_trials_csv(runs, objectives), encoding="utf-8")
     md = out / "report.md"
     md.write_text("\n".join(lines), encoding="utf-8")
     return md
