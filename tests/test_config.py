@@ -79,3 +79,16 @@ def test_round_trip_through_yaml(tmp_path):
     dump_config(cfg, tmp_path / "c.yaml")
     again = load_config(tmp_path / "c.yaml")
     assert again == cfg and again.hash() == cfg.hash()
+
+
+def test_errors_survive_pickling():
+    import pickle
+
+    from mrmp.config import Issue
+    from mrmp.data import DataError
+
+    e = ConfigError([Issue("a.yaml", "train.lr", "must be > 0", 3)])
+    again = pickle.loads(pickle.dumps(e))
+    assert again.issues == e.issues and str(again) == str(e)
+    d = pickle.loads(pickle.dumps(DataError("bad line", "x/skeleton.txt", 4)))
+    assert str(d) == "x/skeleton.txt:4: bad line" and d.line == 4

@@ -25,3 +25,6 @@ class ConfigError(Exception):
     def __init__(self, issues: list[Issue]):
         self.issues = list(issues)
         super().__init__("\n".join(str(i) for i in self.issues))
+
+    def __reduce__(self):  # survive pickling across processes (Ray workers, multiprocessing) intact
+        return (ConfigError, (self.issues,))

@@ -21,6 +21,9 @@ class DataError(Exception):
             where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
         super().__init__(where + message)
 
+    def __reduce__(self):  # survive pickling across processes (Ray workers, multiprocessing) intact
+        return (DataError, (self.reason, self.path, self.line))
+
 
 def many_files_error(problem: str, paths: list[str], where: str | PathLike[str]) -> DataError:
     """One DataError for a problem shared by several files: names the file itself when there is one,

@@ -31,6 +31,7 @@ class MPParams:
 class MagnitudePruning(PruningMethod):
     name = "mp"
     Params = MPParams
+    nested = True  # one ranking serves every rate
 
     def __init__(self, params: MPParams, model, epochs: int, seed: int = 0):
         super().__init__(params, model, epochs, seed)

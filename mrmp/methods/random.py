@@ -23,6 +23,7 @@ class RandomParams:
 class RandomPruning(PruningMethod):
     name = "random"
     Params = RandomParams
+    nested = True  # fixed scores, one ranking serves every rate
 
     def __init__(self, params: RandomParams, model, epochs: int, seed: int = 0):
         super().__init__(params, model, epochs, seed)
