@@ -149,15 +149,12 @@ def _init_ray(address: str | None) -> bool:
         return False
     from .cluster import ray_init_kwargs
 
+    kwargs = ray_init_kwargs()  # the workers' environment, on any cluster; ours goes along
+    kwargs["runtime_env"]["env_vars"].update({k: os.environ[k] for k in ENV_DEFAULTS if k in os.environ})
     if address:
-        ray.init(address=address, **ray_init_kwargs())
+        ray.init(address=address, **kwargs)
     else:
-        ray.init(
-            address="local",
-            include_dashboard=False,
-            object_store_memory=OBJECT_STORE_BYTES,
-            **ray_init_kwargs(),
-        )
+        ray.init(address="local", include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES, **kwargs)
     return True
 
 
@@ -252,9 +249,10 @@ def run_sweep(
     state.save()
 
     try:
-        _, interrupted = _fit(spec, state, parent, datasets, tags, resume, address, verbose)
+        interrupted = _fit(spec, state, parent, datasets, tags, resume, address, verbose)
     except BaseException as e:
-        _close(spec, tracker, state, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", 0.0)
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        _close(spec, tracker, state, status, time.perf_counter() - t0)
         raise
     outcome = _close(
         spec, tracker, state, "interrupted" if interrupted else "finished", time.perf_counter() - t0
@@ -272,7 +270,8 @@ def _fit(
     resume: bool,
     address: str | None,
     verbose: int,
-) -> Any:
+) -> bool:
+    """Run Tune to the end (or to Ctrl-C); True when interrupted."""
     import ray
     from ray import tune
 
@@ -323,7 +322,7 @@ def _fit(
             _tune_was_interrupted(before) or results.num_terminated + results.num_errors < spec.trials
         )
         _close_leftovers(spec, remote, parent, results, interrupted)
-        return results, interrupted
+        return interrupted
     finally:
         if remote is not None:
             try:
