@@ -93,7 +93,7 @@ class _Repeat:
             "curve": [dataclasses.asdict(p) for p in self.curve],
             "epoch": self.epoch,
             "done": self.done,
-            "summary": json.loads(json.dumps(self.summary)) if self.summary else None,
+            "summary": json.loads(json.dumps(self.summary, default=str)) if self.summary else None,
         }
 
     def restore(self, saved: dict[str, Any]) -> None:
