@@ -125,6 +125,12 @@ class Trainer:
             self.model.parameters(), lr=self._lr, weight_decay=self.cfg.train.weight_decay
         )
 
+    def enter_phase(self, index: int = 0) -> None:
+        """Start phase `index` (the method's phase hook, a fresh optimiser) without training: `train_epoch` can
+        then be called directly (benchmarks step the loop one epoch at a time)."""
+        self._phase_index = index
+        self._start_phase(self.method.phases()[index])
+
     def _batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         n = self.x_train.shape[0]
         bs = self.cfg.train.batch_size
@@ -133,7 +139,8 @@ class Trainer:
         perm = torch.randperm(n, generator=self.generator).to(self.device)
         return [(self.x_train[perm[i : i + bs]], self.y_train[perm[i : i + bs]]) for i in range(0, n, bs)]
 
-    def _train_epoch(self) -> dict[str, float]:
+    def train_epoch(self) -> dict[str, float]:
+        """One epoch of the current phase (one full-batch step on the fast path); its metrics."""
         self.model.train()
         assert self.optimizer is not None
         ce_sum = reg_sum = correct = seen = 0.0
@@ -180,7 +187,7 @@ class Trainer:
                 self._start_phase(phase)
             while self.epoch < end:
                 t0 = time.perf_counter()
-                metrics = self._train_epoch()
+                metrics = self.train_epoch()
                 self.epoch += 1
                 self.method.end_epoch(self.epoch, total)
                 self._adapt_lr(metrics["loss"])
