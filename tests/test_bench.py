@@ -28,3 +28,66 @@ def test_quick_bench_writes_every_figure(tmp_path, capsys):
 def test_bench_rejects_bad_items(capsys):
     assert main(["bench", "--items", "7"]) == 2
     assert "--items" in capsys.readouterr().err
+
+
+# --- the fast path computes the documented formula -----------------------------------------------------------
+
+
+def reference_forward(model, x, masks=None):
+    """The model's formula written plainly (the implementation before the fast path): per block
+    ReLU(concat_h ½(Â + softmax(Q_h K_hᵀ/√d)) H W_h + b), flatten node-major, FC, classifier."""
+    import torch
+    from torch.nn import functional as F
+
+    batched = masks is not None and masks[0].dim() == 3
+    h = x.unsqueeze(0) if batched else x
+    heads, f, d = model.heads, model.filters, model.key_dim
+    for i in range(len(model.filter_w)):
+        w = model.filter_w[i] if masks is None else model.filter_w[i] * masks[i]
+        xw = torch.matmul(h, w.unsqueeze(1) if batched else w)
+        q = torch.matmul(h, model.query[i]).unflatten(-1, (heads, d)).transpose(-2, -3)
+        k = torch.matmul(h, model.key[i]).unflatten(-1, (heads, d)).transpose(-2, -3)
+        att = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d), dim=-1)
+        xw = xw.unflatten(-1, (heads, f)).transpose(-2, -3)
+        z = 0.5 * (torch.matmul(model.a_hat, xw) + torch.matmul(att, xw))
+        h = F.relu(z.transpose(-2, -3).flatten(-2) + model.filter_b[i])
+    w = model.fc_w if masks is None else model.fc_w * masks[-1]
+    flat = h.reshape(*h.shape[:-2], -1)
+    return model.classifier(F.relu(torch.matmul(flat, w) + model.fc_b))
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        {"blocks": 3, "heads": 2, "filters": 8, "key_dim": 8, "fc": 64},
+        {"blocks": 2, "heads": 4, "filters": 5, "key_dim": 3, "fc": 16},
+        {"blocks": 1, "heads": 1, "filters": 4, "key_dim": 2, "fc": 8},
+    ],
+)
+@pytest.mark.parametrize("mask_dims", [0, 2, 3])
+def test_fast_forward_and_gradients_equal_the_formula(sizes, mask_dims):
+    import torch
+
+    from mrmp.model import build_model
+
+    gen = torch.Generator().manual_seed(0)
+    adj = (torch.rand(10, 10, generator=gen) > 0.7).float()
+    torch.manual_seed(0)
+    model = build_model("small", 12, 10, 4, (adj + adj.T > 0).float(), **sizes).double()
+    x = torch.randn(7, 10, 12, generator=gen, dtype=torch.float64)
+    shape = {0: None, 2: (), 3: (3,)}[mask_dims]
+    masks = None
+    if shape is not None:
+        masks = [
+            (torch.rand(*shape, *w.shape, generator=gen) > 0.3).double() for w in model.prunable_weights()
+        ]
+    results = []
+    for forward in (model, lambda x, m: reference_forward(model, x, m)):
+        model.zero_grad()
+        y = forward(x, masks)
+        (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        results.append((y.detach(), [p.grad.clone() for p in model.parameters()]))
+    (y_fast, g_fast), (y_ref, g_ref) = results
+    torch.testing.assert_close(y_fast, y_ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g_fast, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

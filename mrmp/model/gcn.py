@@ -63,6 +63,7 @@ class AttentionGCN(nn.Module):
         super().__init__()
         self.num_nodes, self.heads, self.filters, self.key_dim = num_nodes, heads, filters, key_dim
         self.register_buffer("a_hat", normalized_adjacency(adjacency), persistent=False)
+        self.register_buffer("a_half", 0.5 * self.a_hat, persistent=False)  # the bone term of N_h
         width = heads * filters
         dims = [in_features] + [width] * blocks
         self.filter_w = nn.ParameterList()
@@ -84,29 +85,98 @@ class AttentionGCN(nn.Module):
         return [p.weight for p in self.prunable]
 
     def forward(self, x: Tensor, masks: list[Tensor] | None = None) -> Tensor:
-        """x: (B, V, F). masks: None, or per prunable layer a (in, out) or (R, in, out) tensor."""
+        """x: (B, V, F). masks: None, or per prunable layer a (in, out) or (R, in, out) tensor.
+
+        Inside the blocks activations are channel-major, (..., C, V): each (sample, head) then needs only
+        contiguous (rows, V) slices of one projection, and its node mixing is two batched products whose
+        outputs are V wide (see `_NodeMixing`)."""
         batched = masks is not None and masks[0].dim() == 3
-        h = x.unsqueeze(0) if batched else x  # (R?, B, V, C)
-        lead = h.shape[:-2]
-        v = self.num_nodes
+        h = x.transpose(-1, -2)  # (B, C, V)
         for i in range(len(self.filter_w)):
             w = self.filter_w[i]
             if masks is not None:
                 w = w * masks[i]
-            if batched:
-                w = w.unsqueeze(1)  # (R, 1, C_in, C_out) broadcasts over the batch
-            xw = torch.matmul(h, w)  # (..., V, H*F)
-            q = torch.matmul(h, self.query[i]).unflatten(-1, (self.heads, self.key_dim)).transpose(-2, -3)
-            k = torch.matmul(h, self.key[i]).unflatten(-1, (self.heads, self.key_dim)).transpose(-2, -3)
-            att = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.key_dim), dim=-1)
-            xw = xw.unflatten(-1, (self.heads, self.filters)).transpose(-2, -3)  # (..., H, V, F)
-            z = 0.5 * (torch.matmul(self.a_hat, xw) + torch.matmul(att, xw))
-            h = F.relu(z.transpose(-2, -3).flatten(-2) + self.filter_b[i])
-            lead = h.shape[:-2]
+            if batched and i == 0:
+                z = self._first_block_batched(h, w)  # (R, B, H*F, V)
+            else:
+                z = self._block(h, w, i)
+            h = F.relu(z + self.filter_b[i].unsqueeze(-1))
         w = self.fc_w if masks is None else self.fc_w * masks[-1]
-        flat = h.reshape(*lead, v * h.shape[-1])
+        flat = h.transpose(-1, -2).flatten(-2)  # FC input unit v*C + c (node-major, as documented)
         f = F.relu(torch.matmul(flat, w) + self.fc_b)  # (R, B, in) @ (R, in, out) when batched
         return self.classifier(f)
+
+    def _qk_weights(self, i: int, c_in: int) -> tuple[Tensor, Tensor]:
+        """Block i's query (scaled by 1/√d: the score scale, folded into the projection) and key matrices,
+        (C_in, heads, d)."""
+        wq = (self.query[i] * (1.0 / math.sqrt(self.key_dim))).view(c_in, self.heads, self.key_dim)
+        return wq, self.key[i].view(c_in, self.heads, self.key_dim)
+
+    def _block(self, h: Tensor, w: Tensor, i: int) -> Tensor:
+        """Σ_h N_h H W_h of one block, before bias and ReLU. h (..., C_in, V); w (C_in, H·F) or, per rate,
+        (R, C_in, H·F) with h (R, B, C_in, V). Returns (..., H·F, V)."""
+        heads, f, d = self.heads, self.filters, self.key_dim
+        c_in, v = w.shape[-2], h.shape[-1]
+        wq, wk = self._qk_weights(i, c_in)
+        lead = w.shape[:-2]
+        # one projection for filters, queries and keys, grouped per head: [W_h | Q_h | K_h]
+        wcat = torch.cat(
+            [w.view(*lead, c_in, heads, f), wq.expand(*lead, -1, -1, -1), wk.expand(*lead, -1, -1, -1)], -1
+        ).flatten(-2)  # (R?, C_in, H·(F+2d))
+        nodes = h.transpose(-1, -2)  # (..., V, C_in)
+        if lead:  # per rate: one GEMM per rate over all samples and nodes
+            p = torch.bmm(nodes.reshape(lead[0], -1, c_in), wcat)
+        else:
+            p = torch.mm(nodes.reshape(-1, c_in), wcat)
+        batch = h.shape[:-2]
+        p = p.view(-1, v, heads, f + 2 * d).permute(0, 2, 3, 1).reshape(-1, f + 2 * d, v)
+        z = _NodeMixing.apply(p, self.a_half, f, d)  # (G, F, V), G = (R·)B·H
+        return z.view(*batch, heads * f, v)
+
+    def _first_block_batched(self, h: Tensor, w: Tensor) -> Tensor:
+        """Block 1 for a stack of R masks. Its input and its attention do not depend on the masks, so the
+        node mixing is applied once to the input, then filtered by every rate's weights: (N X) W_r, the same
+        product as N (X W_r) in another order. h (B, C_in, V), w (R, C_in, H·F); returns (R, B, H·F, V)."""
+        heads, f, d = self.heads, self.filters, self.key_dim
+        c_in, v, b = h.shape[-2], h.shape[-1], h.shape[0]
+        wq, wk = self._qk_weights(0, c_in)
+        qk = torch.mm(h.transpose(-1, -2).reshape(-1, c_in), torch.cat([wq, wk], -1).flatten(-2))
+        qk = qk.view(b, v, heads, 2 * d).permute(0, 2, 3, 1)  # (B, H, 2d, V)
+        p = torch.cat([h.unsqueeze(1).expand(b, heads, c_in, v), qk], 2).reshape(-1, c_in + 2 * d, v)
+        y = _NodeMixing.apply(p, self.a_half, c_in, d).view(b, heads, c_in, v)  # (N_h X)ᵀ per (sample, head)
+        z = torch.einsum("rchf,bhcv->rbhfv", w.view(-1, c_in, heads, f), y)
+        return z.reshape(w.shape[0], b, heads * f, v)
+
+
+class _NodeMixing(torch.autograd.Function):
+    """Zᵀ = Xᵀ Nᵀ with N = ½Â + ½ softmax(Q Kᵀ), for every (sample, head) g at once, and its gradient.
+
+    Input p (G, F + 2d, V): per g the rows Xᵀ (F, the filtered features), Qᵀ (d, already scaled by 1/√d) and
+    Kᵀ (d). Every batched product is oriented so that its output is V wide ((V, V) or (F, V)): the small
+    GEMM kernels are about twice as fast that way as with an F-wide output. The gradient is returned as one
+    tensor (no zero-filled slice gradients to add up).
+    """
+
+    @staticmethod
+    def forward(ctx, p: Tensor, a_half: Tensor, f: int, d: int) -> Tensor:
+        xt, qt, kt = p[:, :f], p[:, f : f + d], p[:, f + d :]
+        att = torch.softmax(torch.bmm(qt.transpose(1, 2), kt), dim=-1)  # (G, V, V)
+        n = torch.add(a_half, att, alpha=0.5)
+        ctx.save_for_backward(p, att, n)
+        ctx.sizes = (f, d)
+        return torch.bmm(xt, n.transpose(1, 2))  # (G, F, V)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        p, att, n = ctx.saved_tensors
+        f, d = ctx.sizes
+        xt, qt, kt = p[:, :f], p[:, f : f + d], p[:, f + d :]
+        dxt = torch.bmm(grad, n)
+        dn = torch.bmm((grad * 0.5).transpose(1, 2), xt)  # ½ dN = dA
+        ds = torch._softmax_backward_data(dn, att, -1, att.dtype)
+        dqt = torch.bmm(kt, ds.transpose(1, 2))
+        dkt = torch.bmm(qt, ds)
+        return torch.cat([dxt, dqt, dkt], 1), None, None, None
 
 
 def _glorot(n_in: int, n_out: int) -> Tensor:
