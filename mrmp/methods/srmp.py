@@ -29,12 +29,13 @@ from .priors import (
     Prior,
     band_stop,
     bin_centers,
-    interval_histogram,
-    kl_to_prior,
+    edge_slopes,
+    prior_kl,
     prior_shaped_,
     rms,
     sigma_at,
-    soft_histogram,
+    smoothed_log,
+    soft_band_stop,
 )
 
 SCOPES = ("layer", "global")
@@ -113,6 +114,8 @@ class BandStopMethod(PruningMethod):
         self.prior = Prior(params.prior)
         self._q = self.prior.bin_masses(bin_centers(params.bins, params.z_max)).float()
         self._epoch = 0  # epochs done (σ schedule and warm-up)
+        self._a_cache: dict[tuple[float, ...], Tensor] = {}  # rates -> a(r) (float64)
+        self._kl_consts: dict[str, Any] = {}  # the KL terms' prior side, built on first use
         if params.prior_init:
             ws = model.prunable_weights()
             with torch.no_grad():
@@ -151,10 +154,22 @@ class BandStopMethod(PruningMethod):
             return [rms(self._groups(ws)[0])] * len(ws)
         return [rms(w) for w in ws]
 
+    def _a(self, rates: Sequence[float]) -> Tensor:
+        """a(r) for each rate, float64 (cached: the same few rates come back every step)."""
+        key = tuple(float(r) for r in rates)
+        a = self._a_cache.get(key)
+        if a is None:
+            a = self._a_cache[key] = self.prior.threshold(torch.tensor(key, dtype=torch.float64))
+        return a
+
     def thresholds(self, rates: Sequence[float]) -> list[Tensor]:
         """Per layer, the (R,) thresholds scale_l·a(r) on |Ŵ_l| (no gradient: the threshold is a target)."""
-        a = self.prior.threshold(torch.tensor(list(rates), dtype=torch.float64))
-        return [(s.double() * a).to(s.dtype) for s in self.scales()]
+        a = self._a(rates)
+        scales = self.scales()
+        if self.params.scope == "global":  # one scale: one product, shared by every layer
+            t = (scales[0].double() * a).to(scales[0].dtype)
+            return [t] * len(scales)
+        return [(s.double() * a).to(s.dtype) for s in scales]
 
     def anchor_rates(self) -> list[float]:
         """The bin edges (as rates) of the coarse, threshold-aligned histogram: the trained rates, plus a grid
@@ -168,35 +183,66 @@ class BandStopMethod(PruningMethod):
                 r += step
         return sorted(rates)
 
+    def _constants(self, device: torch.device) -> dict[str, Any]:
+        """The prior side of both KL terms (smoothed log masses, the anchor edges' slopes): constants of the
+        training, computed once per device instead of every step."""
+        c = self._kl_consts
+        if c.get("device") != device:
+            p = self.params
+            c = {"device": device, "log_q": smoothed_log(self._q.to(device))}
+            if p.anchor_weight > 0:
+                rates = torch.tensor(self.anchor_rates(), dtype=torch.float64)
+                edges = self.prior.threshold(rates).float().to(device)
+                q_coarse = torch.diff(rates, prepend=rates.new_zeros(1), append=rates.new_ones(1)).float()
+                c["slopes"] = edge_slopes(edges, p.anchor_sigma)
+                c["log_q_coarse"] = smoothed_log(q_coarse.to(device))
+            self._kl_consts = c
+        return c
+
     def _kls(self) -> list[Tensor]:
+        """Per group (all weights, or each layer): KL(P ‖ Q) + anchor_weight · KL(P_coarse ‖ Q_coarse) of the
+        RMS-standardised weights (`priors.prior_kl`: the same values, a closed-form gradient)."""
         p = self.params
         ws = self.model.prunable_weights()
-        q = self._q.to(ws[0].device)
-        zs = self._groups([w / s for w, s in zip(ws, self.scales(detach=False))])
-        kls = [kl_to_prior(soft_histogram(z, p.bins, p.z_max), q) for z in zs]
-        if p.anchor_weight > 0:
-            rates = torch.tensor(self.anchor_rates(), dtype=torch.float64)
-            edges = self.prior.threshold(rates).float().to(q.device)
-            q_coarse = torch.diff(rates, prepend=rates.new_zeros(1), append=rates.new_ones(1)).float()
-            sigma = p.anchor_sigma
-            kls = [
-                k + p.anchor_weight * kl_to_prior(interval_histogram(z, edges, sigma), q_coarse)
-                for k, z in zip(kls, zs)
-            ]
-        return kls
+        c = self._constants(ws[0].device)
+        groups = [torch.cat([w.reshape(-1) for w in ws])] if p.scope == "global" else list(ws)
+        anchor = p.anchor_weight > 0
+        return [
+            prior_kl(
+                g,
+                p.bins,
+                p.z_max,
+                c["log_q"],
+                c["slopes"] if anchor else None,
+                p.anchor_sigma,
+                c["log_q_coarse"] if anchor else None,
+                p.anchor_weight,
+            )
+            for g in groups
+        ]
 
     def train_masks(self, rate: float | None) -> list[Tensor] | None:
         if rate is None:
             return None
         sigma = self.sigma()
         ws = self.model.prunable_weights()
-        return [band_stop(w, a[0], sigma) for w, a in zip(ws, self.thresholds([rate]))]
+        if rate > 0 and self.params.scope == "global":  # one threshold: every layer's band-stop in one pass
+            flat = torch.cat([w.reshape(-1) for w in ws])
+            s = rms(flat.detach())  # = scales()[0], without a second copy of the weights
+            t = (s.double() * self._a([rate])).to(s.dtype)[0]
+            soft = soft_band_stop(flat, t, sigma)
+            return [m.view_as(w) for m, w in zip(soft.split([w.numel() for w in ws]), ws)]
+        thresholds = self.thresholds([rate])
+        if rate <= 0:  # a(0) = 0 keeps every weight (band_stop's special case)
+            return [band_stop(w, a[0], sigma) for w, a in zip(ws, thresholds)]
+        return [soft_band_stop(w, a[0], sigma) for w, a in zip(ws, thresholds)]
 
     def regularizer(self) -> Tensor | None:
         """λ Σ_l D_KL(P_l ‖ Q) on the RMS-standardised latent weights of each prunable layer."""
         if self.params.kl_weight == 0:
             return None
-        return self.params.kl_weight * sum(self._kls())
+        kls = self._kls()
+        return self.params.kl_weight * (kls[0] if len(kls) == 1 else sum(kls))
 
     def kl_per_group(self) -> list[float]:
         """D_KL(P ‖ Q) of each layer (scope layer) or of all weights (scope global) now: a diagnostic."""
