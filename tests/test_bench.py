@@ -91,3 +91,98 @@ def test_fast_forward_and_gradients_equal_the_formula(sizes, mask_dims):
     torch.testing.assert_close(y_fast, y_ref, rtol=1e-12, atol=1e-12)
     for a, b in zip(g_fast, g_ref):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("anchors", [0, 1, 11])
+def test_closed_form_prior_kl_equals_autograd_of_the_histograms(anchors):
+    import torch
+
+    from mrmp.methods.priors import (
+        Prior,
+        bin_centers,
+        edge_slopes,
+        interval_histogram,
+        kl_to_prior,
+        prior_kl,
+        rms,
+        smoothed_log,
+        soft_histogram,
+    )
+
+    gen = torch.Generator().manual_seed(anchors)
+    prior = Prior("laplace")
+    q = prior.bin_masses(bin_centers(64, 3.0))
+    rates = torch.linspace(0.5, 0.98, max(anchors, 1), dtype=torch.float64)
+    edges = prior.threshold(rates)
+    q_c = torch.diff(rates, prepend=rates.new_zeros(1), append=rates.new_ones(1))
+    w0 = torch.randn(5000, generator=gen, dtype=torch.float64) * 0.1
+    w0[:50] *= 40  # some beyond the grid
+
+    def reference(w):
+        z = w / rms(w)
+        kl = kl_to_prior(soft_histogram(z, 64, 3.0), q)
+        return kl + 10.0 * kl_to_prior(interval_histogram(z, edges, 100.0), q_c) if anchors else kl
+
+    def fast(w):
+        if not anchors:
+            return prior_kl(w, 64, 3.0, smoothed_log(q))
+        slopes = edge_slopes(edges, 100.0, w.dtype)
+        return prior_kl(w, 64, 3.0, smoothed_log(q), slopes, 100.0, smoothed_log(q_c), 10.0)
+
+    grads = []
+    for f in (reference, fast):
+        w = w0.clone().requires_grad_(True)
+        value = f(w)
+        value.backward()
+        grads.append((value.detach(), w.grad))
+    torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-14, atol=0)
+    torch.testing.assert_close(grads[1][1], grads[0][1], rtol=1e-10, atol=1e-14)
+
+
+def test_soft_band_stop_gradient_equals_autograd():
+    import torch
+
+    from mrmp.methods.priors import soft_band_stop
+
+    gen = torch.Generator().manual_seed(3)
+    w0 = torch.randn(1000, generator=gen)
+    a = torch.tensor(0.7)
+    up = torch.randn(1000, generator=gen)
+    results = []
+    for fast in (True, False):
+        w = w0.clone().requires_grad_(True)
+        m = soft_band_stop(w, a, 30.0) if fast else torch.sigmoid(30.0 * (w.abs() / a.clamp_min(1e-12) - 1.0))
+        (m * up).sum().backward()
+        results.append((m.detach(), w.grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+def test_stable_argsort_is_torch_stable_argsort():
+    import torch
+
+    from mrmp.methods.base import stable_argsort
+
+    gen = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        cases = [
+            torch.randn(20000, generator=gen, dtype=dtype),
+            torch.randn(40000, generator=gen, dtype=dtype).abs(),
+            torch.randint(-3, 3, (9000,), generator=gen).to(dtype),  # many ties
+            torch.tensor([0.0, -0.0, 1.0, -1.0, float("inf"), -float("inf")] * 1000, dtype=dtype),
+            torch.randn(100, generator=gen, dtype=dtype),
+        ]
+        for x in cases:
+            assert torch.equal(stable_argsort(x), torch.argsort(x, stable=True))
+
+
+def test_consistent_count_is_the_size_of_the_consistent_masks():
+    import torch
+
+    from mrmp.model import consistent_count, consistent_masks
+
+    gen = torch.Generator().manual_seed(0)
+    shapes, repeats = [(12, 16), (16, 16), (16 * 5, 7)], [1, 1, 5]
+    for keep in (0.05, 0.2, 0.5, 0.9):
+        masks = [(torch.rand(4, *s, generator=gen) < keep).float() for s in shapes]
+        expected = sum(c.sum((-1, -2)) for c in consistent_masks(masks, repeats))
+        assert torch.equal(consistent_count(masks, repeats), expected)

@@ -121,6 +121,30 @@ def create(name: str, params: Any, model: AttentionGCN, epochs: int, seed: int =
 # --- shared mask helpers -----------------------------------------------------------------------------------
 
 
+_INT_OF = {torch.float32: torch.int32, torch.float64: torch.int64}
+_RADIX_MIN = 32768  # torch's CPU sort takes its radix path from this many elements (torch 2.x)
+
+
+def stable_argsort(x: Tensor) -> Tensor:
+    """`torch.argsort(x, stable=True)` for a 1-D tensor: the same permutation (any non-NaN values), faster.
+
+    On the CPU, torch sorts floats with a comparison sort, and integers with a radix sort from 32768 elements
+    on: ~0.2 ms instead of ~2 ms for the ~32k prunable weights of the small GCN. IEEE floats map to integers
+    that sort in the same order (the bits of a non-negative float; a negative float's magnitude bits flipped),
+    so the float order, ties kept in index order, is the integer order; -0.0 is first turned into +0.0 (equal
+    as floats, so tied as keys too). Shorter inputs are padded with the largest key, which sorts last."""
+    itype = _INT_OF.get(x.dtype)
+    n = x.numel()
+    if itype is None or x.device.type != "cpu" or n < 4096:
+        return torch.argsort(x, stable=True)
+    info = torch.iinfo(itype)
+    bits = (x + 0.0).view(itype)  # -0.0 + 0.0 = +0.0
+    key = bits ^ ((bits >> (info.bits - 1)) & info.max)  # NaN aside, real keys are < info.max
+    if n < _RADIX_MIN:
+        key = torch.cat([key, key.new_full((_RADIX_MIN - n,), info.max)])
+    return torch.argsort(key, stable=True)[:n]
+
+
 def rank_keep_masks(
     scores: Sequence[Tensor], rates: Sequence[float], layerwise: bool = False
 ) -> list[Tensor]:
@@ -138,7 +162,7 @@ def rank_keep_masks(
         return out
     flat = torch.cat([s.detach().reshape(-1) for s in scores])
     n = flat.numel()
-    order = torch.argsort(flat, stable=True)
+    order = stable_argsort(flat)
     rank = torch.empty_like(order)
     rank[order] = torch.arange(n, device=flat.device)
     n_prune = torch.tensor([round(float(r) * n) for r in rates_t], device=flat.device)

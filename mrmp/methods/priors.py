@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .base import stable_argsort
+
 PRIORS = ("uniform", "gaussian", "laplace")
 SIGMA_SCHEDULES = ("constant", "linear", "exp")
 
@@ -184,7 +186,8 @@ class _PriorKL(torch.autograd.Function):
         zabs = z.abs() if slopes is not None or ctx.needs_input_grad[0] else None
         sig = None
         if slopes is not None:
-            sig = torch.addr(zabs.new_tensor(-sigma), slopes.reshape(-1), zabs).sigmoid_()  # (K, n): ψ_{a_k,σ}(z_i)
+            # (K, n): ψ_{a_k,σ}(z_i) = sigmoid(slope_k |z_i| − σ)
+            sig = torch.addr(zabs.new_tensor(-sigma), slopes.reshape(-1), zabs).sigmoid_()
             kept = sig.mean(1)
             hc = torch.cat([1.0 - kept[:1], kept[:-1] - kept[1:], kept[-1:]])
             k1 = hc.numel()
@@ -283,7 +286,7 @@ def prior_shaped_(w: Tensor, prior: Prior) -> None:
     with torch.no_grad():
         flat = w.reshape(-1)
         n = flat.numel()
-        order = torch.argsort(flat, stable=True)
+        order = stable_argsort(flat)
         p = (torch.arange(n, dtype=torch.float64) + 0.5) / n
         values = prior.ppf(p)
         values = values / values.pow(2).mean().sqrt()

@@ -25,10 +25,10 @@ import torch
 from torch import Tensor
 
 from mrmp.config.validate import spec
-from mrmp.model import AttentionGCN, consistent_masks, hard_step, propagate
+from mrmp.model import AttentionGCN, consistent_count, consistent_masks, hard_step, propagate
 
-from .base import PruningMethod, register
-from .priors import SIGMA_SCHEDULES, band_stop, sigma_at
+from .base import PruningMethod, register, stable_argsort
+from .priors import SIGMA_SCHEDULES, band_stop, sigma_at, soft_band_stop
 
 SURROGATES = ("straight_through", "smooth")
 
@@ -61,6 +61,58 @@ class TCMPParams:
     warmup_epochs: int = field(default=0, metadata=spec(ge=0, help="dense epochs before pruning starts"))
 
 
+class _TopKSearch:
+    """The search behind `consistent_topk`: one stable ranking of the scores, then `fits(k)` probes."""
+
+    def __init__(self, scores: Sequence[Tensor], in_repeats: Sequence[int], rates: Sequence[float]):
+        self.flat = torch.cat([s.detach().reshape(-1) for s in scores])
+        self.n = n = self.flat.numel()
+        self.order = stable_argsort(self.flat)  # ascending; ties in index order
+        self.rank = torch.empty(n, dtype=torch.long, device=self.flat.device)
+        self.rank[self.order] = torch.arange(n, device=self.flat.device)  # 0 = lowest score
+        self.budget = torch.tensor([n - round(float(r) * n) for r in rates], device=self.flat.device)
+        self.sizes = [s.numel() for s in scores]
+        self.shapes = [s.shape for s in scores]
+        self.in_repeats = in_repeats
+
+    def masks_for(self, k: Tensor) -> list[Tensor]:
+        keep = (self.rank.unsqueeze(0) >= (self.n - k).unsqueeze(1)).float()  # (R, N)
+        return [
+            part.reshape(len(k), *shape) for part, shape in zip(keep.split(self.sizes, dim=1), self.shapes)
+        ]
+
+    def fits(self, k: Tensor) -> Tensor:
+        """Whether the consistent mask of the top-k raw mask keeps at most the budget: Σ_l α_lᵀ M_l β_l."""
+        kept = consistent_count(self.masks_for(k), self.in_repeats)
+        return kept.round().long() <= self.budget
+
+    def run(self, hint: Tensor | None = None) -> Tensor:
+        """The largest k per rate that fits: gallop out from `hint` (when given), then bisect."""
+        n, budget, fits = self.n, self.budget, self.fits
+        lo = torch.zeros_like(budget)  # k = 0 always fits
+        hi = torch.full_like(budget, n)
+        if hint is not None:
+            start = hint.to(budget).clamp(0, n)
+            up = fits(start)
+            lo = torch.where(up, start, lo)
+            hi = torch.where(up, hi, start - 1)
+            step = 1
+            open_ = torch.ones_like(up)
+            while bool(open_.any()):
+                probe = torch.where(up, (start + step).clamp(max=n), (start - step).clamp(min=0))
+                ok = fits(probe)
+                lo = torch.where(open_ & ok, torch.maximum(lo, probe), lo)
+                hi = torch.where(open_ & ~ok, torch.minimum(hi, probe - 1), hi)
+                open_ = open_ & torch.where(up, ok & (probe < n), ~ok)
+                step *= 2
+        while bool((lo < hi).any()):
+            mid = (lo + hi + 1) // 2
+            ok = fits(mid)
+            lo = torch.where(ok, mid, lo)
+            hi = torch.where(ok, hi, mid - 1)
+        return lo
+
+
 def consistent_topk(
     scores: Sequence[Tensor],
     in_repeats: Sequence[int],
@@ -75,50 +127,9 @@ def consistent_topk(
     `hint` (R,) is a guess of k (e.g. the previous training step's): the search gallops out from it, then
     bisects, which takes a few counts instead of log2(N) when the weights moved little.
     """
-    flat = torch.cat([s.detach().reshape(-1) for s in scores])
-    n = flat.numel()
-    rank = torch.empty(n, dtype=torch.long, device=flat.device)
-    rank[torch.argsort(flat, stable=True)] = torch.arange(n, device=flat.device)  # 0 = lowest score
-    budget = torch.tensor([n - round(float(r) * n) for r in rates], device=flat.device)
-    sizes = [s.numel() for s in scores]
-    shapes = [s.shape for s in scores]
-
-    def masks_for(k: Tensor) -> list[Tensor]:
-        keep = (rank.unsqueeze(0) >= (n - k).unsqueeze(1)).float()  # (R, N)
-        return [part.reshape(len(k), *shape) for part, shape in zip(keep.split(sizes, dim=1), shapes)]
-
-    def fits(k: Tensor) -> Tensor:
-        """Whether the consistent mask of the top-k raw mask keeps at most the budget: Σ_l α_lᵀ M_l β_l."""
-        masks = masks_for(k)
-        alpha_in, beta_out = propagate(masks, in_repeats)
-        kept = sum(
-            (torch.matmul(m, b.unsqueeze(-1)).squeeze(-1) * a).sum(-1)
-            for m, a, b in zip(masks, alpha_in, beta_out)
-        )
-        return kept.round().long() <= budget
-
-    lo = torch.zeros_like(budget)  # k = 0 always fits
-    hi = torch.full_like(budget, n)
-    if hint is not None:
-        start = hint.to(budget).clamp(0, n)
-        up = fits(start)
-        lo = torch.where(up, start, lo)
-        hi = torch.where(up, hi, start - 1)
-        step = 1
-        open_ = torch.ones_like(up)
-        while bool(open_.any()):
-            probe = torch.where(up, (start + step).clamp(max=n), (start - step).clamp(min=0))
-            ok = fits(probe)
-            lo = torch.where(open_ & ok, torch.maximum(lo, probe), lo)
-            hi = torch.where(open_ & ~ok, torch.minimum(hi, probe - 1), hi)
-            open_ = open_ & torch.where(up, ok & (probe < n), ~ok)
-            step *= 2
-    while bool((lo < hi).any()):
-        mid = (lo + hi + 1) // 2
-        ok = fits(mid)
-        lo = torch.where(ok, mid, lo)
-        hi = torch.where(ok, hi, mid - 1)
-    return consistent_masks(masks_for(lo), in_repeats), lo
+    search = _TopKSearch(scores, in_repeats, rates)
+    k = search.run(hint)
+    return consistent_masks(search.masks_for(k), in_repeats), k
 
 
 def _straight_through(hard: Tensor, soft: Tensor) -> Tensor:
@@ -163,16 +174,23 @@ class TCMP(PruningMethod):
     # --- masks ----------------------------------------------------------------------------------------------
     def threshold(self, rate: float) -> Tensor:
         """The global magnitude threshold whose consistent mask meets the budget at `rate` (no gradient)."""
-        ws = [w.detach() for w in self.model.prunable_weights()]
-        _, k = consistent_topk([w.abs() for w in ws], self.in_repeats, [rate], self._k_hint)
+        return self._threshold(rate)[0]
+
+    def _threshold(self, rate: float) -> tuple[Tensor, bool]:
+        """The threshold and whether it is positive (false only when every weight is kept)."""
+        search = _TopKSearch(
+            [w.detach().abs() for w in self.model.prunable_weights()], self.in_repeats, [rate]
+        )
+        k = search.run(self._k_hint)
         self._k_hint = k
-        mags = torch.sort(torch.cat([w.abs().reshape(-1) for w in ws])).values
-        n, k = mags.numel(), int(k[0])
+        n, k = search.n, int(k[0])
+        mags, order = search.flat, search.order  # mags[order] ascending: only two of them are needed
         if k >= n:
-            return mags.new_zeros(())
+            return mags.new_zeros(()), False
         if k == 0:
-            return mags[-1] * 2 + 1e-12
-        return 0.5 * (mags[n - k - 1] + mags[n - k])  # between the largest dropped and the smallest kept
+            return mags[order[-1]] * 2 + 1e-12, True
+        # between the largest dropped and the smallest kept magnitude
+        return 0.5 * (mags[order[n - k - 1]] + mags[order[n - k]]), True
 
     def _surrogate(self) -> Callable[[Tensor], Tensor]:
         tau = self.params.tau
@@ -188,13 +206,24 @@ class TCMP(PruningMethod):
         if rate is None:
             self._last = None
             return None
-        t = self.threshold(rate)
+        t, positive = self._threshold(rate)
         sigma = self.sigma()
-        soft = [band_stop(w, t, sigma) for w in self.model.prunable_weights()]
-        if self.params.surrogate == "straight_through":
-            inside = [_straight_through((m.detach() > 0.5).to(m.dtype), m) for m in soft]
+        ws = self.model.prunable_weights()
+        if positive:  # one band-stop (and straight-through) pass over all weights, split back into layers
+            flat = soft_band_stop(torch.cat([w.reshape(-1) for w in ws]), t, sigma)
+            if self.params.surrogate == "straight_through":
+                flat_inside = _straight_through((flat.detach() > 0.5).to(flat.dtype), flat)
+            else:
+                flat_inside = flat
+            sizes = [w.numel() for w in ws]
+            soft = [m.view_as(w) for m, w in zip(flat.split(sizes), ws)]
+            inside = [m.view_as(w) for m, w in zip(flat_inside.split(sizes), ws)]
         else:
-            inside = soft
+            soft = [band_stop(w, t, sigma) for w in ws]
+            if self.params.surrogate == "straight_through":
+                inside = [_straight_through((m.detach() > 0.5).to(m.dtype), m) for m in soft]
+            else:
+                inside = soft
         alpha_in, beta_out = propagate(inside, self.in_repeats, self._surrogate())
         self._last = [m * a.unsqueeze(-1) * b.unsqueeze(-2) for m, a, b in zip(soft, alpha_in, beta_out)]
         return self._last

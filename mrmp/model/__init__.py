@@ -1,7 +1,7 @@
 """The attention GCN, its presets, and the unit-graph topology tools shared by every pruning method."""
 
 from .gcn import PRESETS, AttentionGCN, PrunableLayer, build_model, parameter_table
-from .topology import Integrity, consistent_masks, hard_step, integrity, propagate
+from .topology import Integrity, consistent_count, consistent_masks, hard_step, integrity, propagate
 
 __all__ = [
     "PRESETS",
@@ -9,6 +9,7 @@ __all__ = [
     "Integrity",
     "PrunableLayer",
     "build_model",
+    "consistent_count",
     "consistent_masks",
     "hard_step",
     "integrity",

@@ -48,6 +48,28 @@ def propagate(
     return alpha_in, beta_out
 
 
+def consistent_count(masks: Sequence[Tensor], in_repeats: Sequence[int]) -> Tensor:
+    """Σ_l α_{l-1}ᵀ M_l β_l for 0/1 masks: how many kept connections are accessible and co-accessible (the
+    total of `consistent_masks`, per leading index), with the hard step. The forward pass's products M_lᵀ α
+    are reused for the count, and the inputs' co-accessibility (never needed) is not computed."""
+    lead = masks[0].shape[:-2]
+    a = masks[0].new_ones(*lead, masks[0].shape[-2])
+    reach: list[Tensor] = []  # M_lᵀ α_{l-1}: how many accessible inputs reach each output unit
+    for i, m in enumerate(masks):
+        if i > 0:
+            a = a.repeat(*([1] * len(lead)), in_repeats[i])
+        s = torch.matmul(a.unsqueeze(-2), m).squeeze(-2)
+        reach.append(s)
+        a = hard_step(s)
+    b = masks[-1].new_ones(*lead, masks[-1].shape[-1])
+    total = (reach[-1] * b).sum(-1)
+    for i in range(len(masks) - 1, 0, -1):
+        x = torch.matmul(masks[i], b.unsqueeze(-1)).squeeze(-1)
+        b = hard_step(x.unflatten(-1, (in_repeats[i], -1)).sum(-2))
+        total = total + (reach[i - 1] * b).sum(-1)
+    return total
+
+
 def consistent_masks(
     masks: Sequence[Tensor], in_repeats: Sequence[int], h: Callable[[Tensor], Tensor] = hard_step
 ) -> list[Tensor]:
