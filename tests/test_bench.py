@@ -186,3 +186,33 @@ def test_consistent_count_is_the_size_of_the_consistent_masks():
         masks = [(torch.rand(4, *s, generator=gen) < keep).float() for s in shapes]
         expected = sum(c.sum((-1, -2)) for c in consistent_masks(masks, repeats))
         assert torch.equal(consistent_count(masks, repeats), expected)
+
+
+def test_integrity_counts_equal_the_consistent_masks():
+    import torch
+
+    from mrmp.model import consistent_masks, integrity
+
+    gen = torch.Generator().manual_seed(1)
+    shapes, repeats = [(12, 16), (16, 16), (16 * 5, 7)], [1, 1, 5]
+    for keep in (0.02, 0.1, 0.5):
+        masks = [(torch.rand(6, *s, generator=gen) < keep).float() for s in shapes]
+        cons = consistent_masks(masks, repeats)
+        rep = integrity(masks, repeats)
+        assert torch.equal(rep.consistent, sum(c.sum((-1, -2)) for c in cons).long())
+        assert torch.equal(rep.path_exists, cons[-1].sum((-1, -2)) > 0)
+
+
+def test_batched_evaluation_in_chunks_equals_one_rate_at_a_time():
+    from mrmp.config import load_config
+    from mrmp.train import Trainer, evaluate_curve
+    from tests.toy import toy_data
+
+    sets = ["method.name=mrmp", "method.seen_rates=[0.5, 0.7, 0.9]", "train.epochs=3"]
+    cfg = load_config(None, [*sets, "eval.rates=[0, 0.5, 0.6, 0.7, 0.9, 0.99]"])
+    trainer = Trainer(cfg, toy_data())
+    trainer.fit()
+    rates = cfg.eval.rates
+    one_call = evaluate_curve(trainer.method, trainer.x_test, trainer.y_test, rates)
+    per_rate = [evaluate_curve(trainer.method, trainer.x_test, trainer.y_test, [r])[0] for r in rates]
+    assert [p.row() for p in one_call] == [p.row() for p in per_rate]

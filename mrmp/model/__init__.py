@@ -1,7 +1,15 @@
 """The attention GCN, its presets, and the unit-graph topology tools shared by every pruning method."""
 
 from .gcn import PRESETS, AttentionGCN, PrunableLayer, build_model, parameter_table
-from .topology import Integrity, consistent_count, consistent_masks, hard_step, integrity, propagate
+from .topology import (
+    Integrity,
+    consistent_count,
+    consistent_counts,
+    consistent_masks,
+    hard_step,
+    integrity,
+    propagate,
+)
 
 __all__ = [
     "PRESETS",
@@ -10,6 +18,7 @@ __all__ = [
     "PrunableLayer",
     "build_model",
     "consistent_count",
+    "consistent_counts",
     "consistent_masks",
     "hard_step",
     "integrity",

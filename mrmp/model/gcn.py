@@ -84,8 +84,13 @@ class AttentionGCN(nn.Module):
     def prunable_weights(self) -> list[Tensor]:
         return [p.weight for p in self.prunable]
 
-    def forward(self, x: Tensor, masks: list[Tensor] | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, masks: list[Tensor] | None = None, shared: dict[str, Tensor] | None = None
+    ) -> Tensor:
         """x: (B, V, F). masks: None, or per prunable layer a (in, out) or (R, in, out) tensor.
+
+        `shared`: with (R, in, out) masks, a dict kept by the caller across calls on the same x with unchanged
+        weights (e.g. rates evaluated in chunks): block 1's mask-independent node mixing is computed once.
 
         Inside the blocks activations are channel-major, (..., C, V): each (sample, head) then needs only
         contiguous (rows, V) slices of one projection, and its node mixing is two batched products whose
@@ -97,7 +102,7 @@ class AttentionGCN(nn.Module):
             if masks is not None:
                 w = w * masks[i]
             if batched and i == 0:
-                z = self._first_block_batched(h, w)  # (R, B, H*F, V)
+                z = self._first_block_batched(h, w, shared)  # (R, B, H*F, V)
             else:
                 z = self._block(h, w, i)
             h = F.relu(z + self.filter_b[i].unsqueeze(-1))
@@ -133,17 +138,23 @@ class AttentionGCN(nn.Module):
         z = _NodeMixing.apply(p, self.a_half, f, d)  # (G, F, V), G = (R·)B·H
         return z.view(*batch, heads * f, v)
 
-    def _first_block_batched(self, h: Tensor, w: Tensor) -> Tensor:
+    def _first_block_batched(self, h: Tensor, w: Tensor, shared: dict[str, Tensor] | None = None) -> Tensor:
         """Block 1 for a stack of R masks. Its input and its attention do not depend on the masks, so the
         node mixing is applied once to the input, then filtered by every rate's weights: (N X) W_r, the same
         product as N (X W_r) in another order. h (B, C_in, V), w (R, C_in, H·F); returns (R, B, H·F, V)."""
         heads, f, d = self.heads, self.filters, self.key_dim
         c_in, v, b = h.shape[-2], h.shape[-1], h.shape[0]
-        wq, wk = self._qk_weights(0, c_in)
-        qk = torch.mm(h.transpose(-1, -2).reshape(-1, c_in), torch.cat([wq, wk], -1).flatten(-2))
-        qk = qk.view(b, v, heads, 2 * d).permute(0, 2, 3, 1)  # (B, H, 2d, V)
-        p = torch.cat([h.unsqueeze(1).expand(b, heads, c_in, v), qk], 2).reshape(-1, c_in + 2 * d, v)
-        y = _NodeMixing.apply(p, self.a_half, c_in, d).view(b, heads, c_in, v)  # (N_h X)ᵀ per (sample, head)
+        key = (h.data_ptr(), tuple(h.shape))
+        if shared is not None and shared.get("key") == key:
+            y = shared["block1"]
+        else:
+            wq, wk = self._qk_weights(0, c_in)
+            qk = torch.mm(h.transpose(-1, -2).reshape(-1, c_in), torch.cat([wq, wk], -1).flatten(-2))
+            qk = qk.view(b, v, heads, 2 * d).permute(0, 2, 3, 1)  # (B, H, 2d, V)
+            p = torch.cat([h.unsqueeze(1).expand(b, heads, c_in, v), qk], 2).reshape(-1, c_in + 2 * d, v)
+            y = _NodeMixing.apply(p, self.a_half, c_in, d).view(b, heads, c_in, v)  # (N_h X)ᵀ per (g, head)
+            if shared is not None:
+                shared.update(key=key, block1=y)  # type: ignore[arg-type]
         z = torch.einsum("rchf,bhcv->rbhfv", w.view(-1, c_in, heads, f), y)
         return z.reshape(w.shape[0], b, heads * f, v)
 

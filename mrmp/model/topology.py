@@ -50,8 +50,14 @@ def propagate(
 
 def consistent_count(masks: Sequence[Tensor], in_repeats: Sequence[int]) -> Tensor:
     """Σ_l α_{l-1}ᵀ M_l β_l for 0/1 masks: how many kept connections are accessible and co-accessible (the
-    total of `consistent_masks`, per leading index), with the hard step. The forward pass's products M_lᵀ α
-    are reused for the count, and the inputs' co-accessibility (never needed) is not computed."""
+    total of `consistent_masks`, per leading index), with the hard step."""
+    return sum(consistent_counts(masks, in_repeats))  # type: ignore[return-value]
+
+
+def consistent_counts(masks: Sequence[Tensor], in_repeats: Sequence[int]) -> list[Tensor]:
+    """Per layer, α_{l-1}ᵀ M_l β_l: the size of each layer's `consistent_masks` (0/1 masks, hard step), without
+    building them. The forward pass's products M_lᵀ α are reused for the counts, and the inputs'
+    co-accessibility (never needed) is not computed."""
     lead = masks[0].shape[:-2]
     a = masks[0].new_ones(*lead, masks[0].shape[-2])
     reach: list[Tensor] = []  # M_lᵀ α_{l-1}: how many accessible inputs reach each output unit
@@ -62,12 +68,12 @@ def consistent_count(masks: Sequence[Tensor], in_repeats: Sequence[int]) -> Tens
         reach.append(s)
         a = hard_step(s)
     b = masks[-1].new_ones(*lead, masks[-1].shape[-1])
-    total = (reach[-1] * b).sum(-1)
+    counts = [reach[-1].sum(-1)]
     for i in range(len(masks) - 1, 0, -1):
         x = torch.matmul(masks[i], b.unsqueeze(-1)).squeeze(-1)
         b = hard_step(x.unflatten(-1, (in_repeats[i], -1)).sum(-2))
-        total = total + (reach[i - 1] * b).sum(-1)
-    return total
+        counts.append((reach[i - 1] * b).sum(-1))
+    return counts[::-1]
 
 
 def consistent_masks(
@@ -103,10 +109,9 @@ class Integrity:
 @torch.no_grad()
 def integrity(masks: Sequence[Tensor], in_repeats: Sequence[int]) -> Integrity:
     """Kept, consistent (accessible and co-accessible) and disconnected connections of hard 0/1 masks, and
-    whether any input -> output path survives."""
+    whether any input -> output path survives (a consistent connection in the last layer)."""
     hard = [(m != 0).float() for m in masks]
-    cons = consistent_masks(hard, in_repeats)
+    counts = consistent_counts(hard, in_repeats)
     kept = sum(m.sum((-1, -2)) for m in hard)
-    consistent = sum(c.sum((-1, -2)) for c in cons)
     total = sum(m.shape[-1] * m.shape[-2] for m in masks)
-    return Integrity(total, kept.long(), consistent.long(), cons[-1].sum((-1, -2)) > 0)
+    return Integrity(total, kept.long(), sum(counts).long(), counts[-1] > 0)

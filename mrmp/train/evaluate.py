@@ -15,6 +15,10 @@ from mrmp.methods import PruningMethod
 from mrmp.model import integrity
 
 CURVE_COLUMNS = ("rate", "accuracy", "observed_rate", "effective_rate", "disconnected", "seen")
+# Rates per batched forward: enough that one chunk's attention scores (rates x samples x heads x V x V floats)
+# stay near this size (2 MB: cache-resident on a CPU; bigger stacks were slower per rate, measured), within the
+# caller's memory cap.
+CHUNK_ELEMENTS = 1 << 19
 
 
 @dataclass
@@ -51,12 +55,14 @@ def evaluate_curve(
     rates = method.curve_rates(rates)
     seen = method.seen_rates()
     per_rate = sum(w.numel() for w in model.prunable_weights()) + x.shape[0] * x.shape[1] * 64
-    chunk = max(1, min(len(rates), max_elements // max(per_rate, 1)))
+    attention = x.shape[0] * getattr(model, "heads", 1) * x.shape[1] ** 2  # one rate's attention scores
+    chunk = max(1, min(len(rates), max_elements // max(per_rate, 1), CHUNK_ELEMENTS // max(attention, 1)))
+    shared: dict[str, Tensor] = {}  # what every chunk's forward shares (block 1's node mixing)
     points: list[CurvePoint] = []
     for start in range(0, len(rates), chunk):
         part = list(rates[start : start + chunk])
         masks = method.eval_masks_batch(part)
-        logits = model(x, masks)  # (R, B, classes)
+        logits = model(x, masks, shared=shared)  # (R, B, classes)
         acc = (logits.argmax(-1) == y).float().mean(-1)
         rep = integrity(masks, method.in_repeats)
         for i, r in enumerate(part):
