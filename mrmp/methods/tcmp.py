@@ -81,10 +81,25 @@ class _TopKSearch:
             part.reshape(len(k), *shape) for part, shape in zip(keep.split(self.sizes, dim=1), self.shapes)
         ]
 
+    def count(self, k: Tensor) -> Tensor:
+        """Size of the consistent mask of the top-k raw mask: Σ_l α_lᵀ M_l β_l."""
+        return consistent_count(self.masks_for(k), self.in_repeats).round().long()
+
     def fits(self, k: Tensor) -> Tensor:
-        """Whether the consistent mask of the top-k raw mask keeps at most the budget: Σ_l α_lᵀ M_l β_l."""
-        kept = consistent_count(self.masks_for(k), self.in_repeats)
-        return kept.round().long() <= self.budget
+        """Whether the consistent mask of the top-k raw mask keeps at most the budget."""
+        return self.count(k) <= self.budget
+
+    def guess(self, rounds: int = 6) -> Tensor:
+        """A starting k for `run` when nothing is known: k = budget always fits (consistent <= raw = k), and
+        k + (budget − count(k)) still fits (k edges more add at most that many consistent ones), so the
+        iteration climbs towards the answer from below, usually reaching it in 2-4 counts."""
+        k = self.budget.clone()
+        for _ in range(rounds):
+            deficit = self.budget - self.count(k)
+            if not bool((deficit > 0).any()):
+                break
+            k = (k + deficit).clamp(max=self.n)
+        return k
 
     def run(self, hint: Tensor | None = None) -> Tensor:
         """The largest k per rate that fits: gallop out from `hint` (when given), then bisect."""
@@ -128,7 +143,7 @@ def consistent_topk(
     bisects, which takes a few counts instead of log2(N) when the weights moved little.
     """
     search = _TopKSearch(scores, in_repeats, rates)
-    k = search.run(hint)
+    k = search.run(hint if hint is not None else search.guess())
     return consistent_masks(search.masks_for(k), in_repeats), k
 
 
