@@ -116,6 +116,13 @@ def plot(path: Path, rates, dense, acc, n_seeds: int) -> None:
     fig.savefig(path, dpi=120)
 
 
+def _commit() -> str:
+    import subprocess
+
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "unknown"
+
+
 def write_readme(out: Path, args, rows, wall: float, per_run: float) -> None:
     pick = [r for r in rows if r["rate"] in ("0.00", "0.50", "0.70", "0.80", "0.90", "0.95", "0.98", "0.99")]
     lines = [
@@ -126,6 +133,7 @@ def write_readme(out: Path, args, rows, wall: float, per_run: float) -> None:
         "",
         f"- command: `.venv/bin/python scripts/core_results.py --seeds {' '.join(map(str, args.seeds))} "
         f"--epochs {args.epochs} --out {args.out}`",
+        f"- code: commit {_commit()}",
         f"- machine: {platform.machine()} CPU, {os.cpu_count()} cores, torch threads default; "
         f"date {datetime.date.today().isoformat()}",
         f"- wall time: {wall:.0f} s in all, {per_run:.1f} s per training run (train + 51-rate curve); "
