@@ -174,12 +174,15 @@ class _PriorKL(torch.autograd.Function):
         s = rms(flat)
         z = flat / s
         delta = 2.0 * z_max / (bins - 1)
-        v = (z.clamp(-z_max, z_max) + z_max) / delta
+        v = z.clamp(-z_max, z_max).add_(z_max).div_(delta)
         u = v.clamp(0, bins - 1)
         lo = u.floor().clamp_(max=bins - 2)
         frac = u - lo
         idx = lo.long()
-        hist = z.new_zeros(bins).index_add_(0, idx, 1.0 - frac).index_add_(0, idx + 1, frac) / n
+        hist = z.new_zeros(bins)
+        hist.index_add_(0, idx, 1.0 - frac)
+        hist[1:].index_add_(0, idx, frac)  # the upper neighbour's share, at idx + 1
+        hist = hist / n
         p = (hist + eps) / (1.0 + bins * eps)
         dp = p.log() - log_q
         kl = (p * dp).sum()
@@ -197,16 +200,17 @@ class _PriorKL(torch.autograd.Function):
         if not ctx.needs_input_grad[0]:
             return kl
         g = (dp + 1.0) / (1.0 + bins * eps) / n  # ∂KL/∂(unnormalised bin mass)
-        dg = g[1:] - g[:-1]  # moving mass from bin lo to lo + 1
+        dg = (g[1:] - g[:-1]) / delta  # moving mass from bin lo to lo + 1, per unit of z
         # inside the grid (clamp's gradient is 1 from min to max, both included; v >= 0 always)
-        grad_z = dg.index_select(0, idx).div_(delta).mul_((zabs <= z_max) & (v <= bins - 1))
+        grad_z = dg.index_select(0, idx).mul_((zabs <= z_max) & (v <= bins - 1))
         if sig is not None:
             h = (dpc + 1.0) / (1.0 + k1 * eps)
             coef = (h[1:] - h[:-1]) * slopes.reshape(-1) / n  # ∂KL_c/∂mean_k, times slope_k / n
             grad_abs = coef @ torch.addcmul(sig, sig, sig, value=-1.0)  # Σ_k coef_k σ'(t_ki)
             grad_z.add_(torch.sign(z).mul_(grad_abs), alpha=alpha)
         # through z = w / rms(w) (a clamped RMS is a constant: no second term)
-        grad_w = (grad_z - (grad_z @ z) * (s > 1e-12) * z / n) / s
+        c = (grad_z @ z) * (s > 1e-12) / n
+        grad_w = torch.addcmul(grad_z, z, c, value=-1.0).div_(s)
         ctx.save_for_backward(grad_w.view_as(w))
         return kl
 
