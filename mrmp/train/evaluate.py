@@ -15,9 +15,9 @@ from mrmp.methods import PruningMethod
 from mrmp.model import integrity
 
 CURVE_COLUMNS = ("rate", "accuracy", "observed_rate", "effective_rate", "disconnected", "seen")
-# Rates per batched forward: enough that one chunk's attention scores (rates x samples x heads x V x V floats)
-# stay near this size (2 MB: cache-resident on a CPU; bigger stacks were slower per rate, measured), within the
-# caller's memory cap.
+# Rates per batched forward on a CPU: as many as keep one chunk's attention scores (rates x samples x heads x
+# V x V floats) near this size (2 MB: cache-resident; bigger stacks were slower per rate, measured), within the
+# caller's memory cap (`max_elements`, the only limit on other devices).
 CHUNK_ELEMENTS = 1 << 19
 
 
@@ -55,8 +55,10 @@ def evaluate_curve(
     rates = method.curve_rates(rates)
     seen = method.seen_rates()
     per_rate = sum(w.numel() for w in model.prunable_weights()) + x.shape[0] * x.shape[1] * 64
-    attention = x.shape[0] * getattr(model, "heads", 1) * x.shape[1] ** 2  # one rate's attention scores
-    chunk = max(1, min(len(rates), max_elements // max(per_rate, 1), CHUNK_ELEMENTS // max(attention, 1)))
+    chunk = max(1, min(len(rates), max_elements // max(per_rate, 1)))
+    if x.device.type == "cpu":  # a GPU wants big batches; a CPU wants them cache-sized
+        attention = x.shape[0] * getattr(model, "heads", 1) * x.shape[1] ** 2  # one rate's attention scores
+        chunk = max(1, min(chunk, CHUNK_ELEMENTS // max(attention, 1)))
     shared: dict[str, Tensor] = {}  # what every chunk's forward shares (block 1's node mixing)
     points: list[CurvePoint] = []
     for start in range(0, len(rates), chunk):
