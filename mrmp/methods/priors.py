@@ -206,7 +206,7 @@ class _PriorKL(torch.autograd.Function):
         if sig is not None:
             h = (dpc + 1.0) / (1.0 + k1 * eps)
             coef = (h[1:] - h[:-1]) * slopes.reshape(-1) / n  # ∂KL_c/∂mean_k, times slope_k / n
-            grad_abs = coef @ torch.addcmul(sig, sig, sig, value=-1.0)  # Σ_k coef_k σ'(t_ki)
+            grad_abs = coef @ sig.addcmul_(sig, sig, value=-1.0)  # Σ_k coef_k σ'(t_ki); σ' = σ − σ², in place
             grad_z.add_(torch.sign(z).mul_(grad_abs), alpha=alpha)
         # through z = w / rms(w) (a clamped RMS is a constant: no second term)
         c = (grad_z @ z) * (s > 1e-12) / n
