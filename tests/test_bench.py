@@ -216,3 +216,21 @@ def test_batched_evaluation_in_chunks_equals_one_rate_at_a_time():
     one_call = evaluate_curve(trainer.method, trainer.x_test, trainer.y_test, rates)
     per_rate = [evaluate_curve(trainer.method, trainer.x_test, trainer.y_test, [r])[0] for r in rates]
     assert [p.row() for p in one_call] == [p.row() for p in per_rate]
+
+
+def test_warm_started_search_finds_the_exact_k_from_any_hint():
+    import torch
+
+    from mrmp.methods.tcmp import _TopKSearch
+    from mrmp.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("small", 12, 30, 8, torch.eye(30))
+    scores = [w.detach().abs() for w in model.prunable_weights()]
+    reps = [p.in_repeat for p in model.prunable]
+    for rate in (0.5, 0.9, 0.99):
+        batched = _TopKSearch(scores, reps, [rate, rate])
+        exact = int(batched.run()[0])
+        for hint in (0, 1, exact - 40, exact - 1, exact, exact + 1, exact + 300, batched.n):
+            one = _TopKSearch(scores, reps, [rate]).run(torch.tensor([hint]))
+            assert int(one[0]) == exact == int(batched.run(torch.tensor([hint, hint]))[0]), (rate, hint)
