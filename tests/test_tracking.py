@@ -61,12 +61,23 @@ def test_tracker_contract(kind, tmp_path):
     assert [r.name for r in t.find_runs(parent, {"mrmp.method": "mp"})] == ["trial_a"]
     assert t.get_run(parent).status == RUNNING
 
+    t.set_tags(b, {"mrmp.error": "boom", "mrmp.outcome": "lost"})
+    t.delete_tag(b, "mrmp.error")
+    t.delete_tag(b, "never-set")  # no error
+    assert "mrmp.error" not in t.get_run(b).tags
+    assert t.find_child(parent, "a").run_id == a and t.find_child(parent, "zzz") is None
+    adopted = t.find_child(parent, "c", adopt={"mrmp.outcome": "lost"})  # b, re-keyed to c
+    assert adopted.run_id == b and adopted.tags[TAG_KEY] == "c" and adopted.tags["mrmp.former_key"] == "b"
+    assert t.find_child(parent, "d", adopt={"mrmp.outcome": "nothing-has-this"}) is None
 
-N_TRIALS, BATCHES, METRICS = 8, 50, 8
+
+N_TRIALS, BATCHES, METRICS = 16, 50, 8
 
 
-def _trial(tracker, parent: str, i: int) -> float:
-    """What a trial does to its tracker, compressed: 400 epoch points, a 51-rate curve, artifacts, end."""
+def _trial(tracker, parent: str, i: int) -> tuple[float, float, float]:
+    """What a trial does to its tracker, compressed: 400 epoch points, a 51-rate curve, artifacts, end.
+    Returns (start, end, seconds)."""
+    start = time.time()
     t0 = time.perf_counter()
     run_id = tracker.start_child(parent, f"trial_{i}", str(i), params={"i": i})
     for step in range(1, BATCHES + 1):
@@ -78,11 +89,11 @@ def _trial(tracker, parent: str, i: int) -> float:
     tracker.log_artifact(run_id, "config.yaml", f"trial: {i}\n")
     tracker.end(run_id, FINISHED)
     tracker.flush()
-    return time.perf_counter() - t0
+    return start, time.time(), time.perf_counter() - t0
 
 
 @pytest.mark.slow
-def test_eight_concurrent_trials_through_one_writer_lose_nothing(ray_local, tmp_path, capsys):
+def test_sixteen_concurrent_trials_through_one_writer_lose_nothing(ray_local, tmp_path, capsys):
     ray = ray_local
     from mrmp.tracking.remote import start_tracker_actor
 
@@ -90,11 +101,14 @@ def test_eight_concurrent_trials_through_one_writer_lose_nothing(ray_local, tmp_
     driver = spec.create()  # the driver opens (creates) the sqlite store first, once
     parent = driver.start_parent("concurrency")
     remote = start_tracker_actor(spec)
-    task = ray.remote(num_cpus=0.25)(_trial)  # 8 at once on 2 CPUs
+    task = ray.remote(num_cpus=2 / N_TRIALS)(_trial)  # all at once on 2 CPUs
     t0 = time.perf_counter()
-    seconds = ray.get([task.remote(remote, parent, i) for i in range(N_TRIALS)])
+    spans = ray.get([task.remote(remote, parent, i) for i in range(N_TRIALS)])
     wall = time.perf_counter() - t0
     remote.close()
+    seconds = [s for _, _, s in spans]
+    # how many wrote at the same time: every one started before the first one finished
+    overlap = max(sum(a <= t < b for a, b, _ in spans) for t, _, _ in spans)
 
     children = driver.find_runs(parent)
     assert len(children) == N_TRIALS and all(r.status == FINISHED for r in children)
@@ -113,6 +127,7 @@ def test_eight_concurrent_trials_through_one_writer_lose_nothing(ray_local, tmp_
     with capsys.disabled():
         print(
             f"\n[tracking] {N_TRIALS} concurrent trials -> 1 writer (sqlite): {points} metric points, "
-            f"{N_TRIALS * 3} artifacts, 0 lost, {wall:.1f} s wall ({points / wall:.0f} points/s), "
-            f"per trial {min(seconds):.1f}-{max(seconds):.1f} s"
+            f"{N_TRIALS * 3} artifacts, 0 lost, no error, {wall:.1f} s wall ({points / wall:.0f} points/s), "
+            f"per trial {min(seconds):.1f}-{max(seconds):.1f} s, at most {overlap} writing at once"
         )
+    assert overlap >= N_TRIALS // 2, f"the writers did not overlap: at most {overlap} at once"

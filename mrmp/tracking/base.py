@@ -20,6 +20,7 @@ STATUSES = (RUNNING, FINISHED, FAILED, KILLED)
 TAG_KIND = "mrmp.kind"  # "sweep" | "trial"
 TAG_KEY = "mrmp.key"  # stable identity of a child inside its parent (the Tune trial id)
 TAG_PARENT = "mrmp.parent"
+TAG_FORMER_KEY = "mrmp.former_key"  # the key a child had before `find_child` gave it a new one
 
 
 def rate_step(rate: float) -> int:
@@ -61,6 +62,10 @@ class Tracker(abc.ABC):
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None: ...
 
     @abc.abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag (no error when the run does not have it)."""
+
+    @abc.abstractmethod
     def log_series(self, run_id: str, points: Iterable[tuple[str, float, int]]) -> None:
         """Many metric points at once: (key, value, step)."""
 
@@ -92,6 +97,24 @@ class Tracker(abc.ABC):
         if params:
             self.log_params(run_id, params)
         return run_id
+
+    def find_child(
+        self, parent_id: str, key: str, adopt: Mapping[str, str] | None = None
+    ) -> RunRecord | None:
+        """The child of `parent_id` identified by `key`, or None.
+
+        With `adopt`: when no child has `key`, the oldest child whose tags match `adopt` takes `key` over (a
+        trial that lost its id, re-proposed under a new one, continues its run). Through the tracking actor
+        this runs as one call, so two trials never adopt the same run."""
+        found = self.find_runs(parent_id, {TAG_KEY: key})
+        if found:
+            return found[0]
+        orphans = self.find_runs(parent_id, adopt) if adopt else []
+        if not orphans:
+            return None
+        run = orphans[0]
+        self.set_tags(run.run_id, {TAG_KEY: key, TAG_FORMER_KEY: run.tags.get(TAG_KEY, "")})
+        return self.get_run(run.run_id)
 
     def start_child(
         self,
@@ -161,6 +184,9 @@ class NullTracker(Tracker):
         pass
 
     def set_tags(self, run_id, tags) -> None:
+        pass
+
+    def delete_tag(self, run_id, key) -> None:
         pass
 
     def log_series(self, run_id, points) -> None:

@@ -71,6 +71,11 @@ class LocalTracker(Tracker):
         meta["tags"].update(_strs(tags))
         self._write(run_id, meta)
 
+    def delete_tag(self, run_id, key) -> None:
+        meta = self._read(run_id)
+        if meta["tags"].pop(key, None) is not None:
+            self._write(run_id, meta)
+
     def log_series(self, run_id, points) -> None:
         lines = [json.dumps({"key": k, "value": float(v), "step": int(s)}) + "\n" for k, v, s in points]
         with open(self._dir(run_id) / "metrics.jsonl", "a", encoding="utf-8") as f:

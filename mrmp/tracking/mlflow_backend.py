@@ -91,6 +91,10 @@ class MlflowTracker(Tracker):
         for i in range(0, len(items), _BATCH_PARAMS):
             self.client.log_batch(run_id, tags=items[i : i + _BATCH_PARAMS], synchronous=True)
 
+    def delete_tag(self, run_id, key) -> None:
+        if key in self.client.get_run(run_id).data.tags:
+            self.client.delete_tag(run_id, key)
+
     def log_series(self, run_id, points: Iterable[tuple[str, float, int]]) -> None:
         from mlflow.entities import Metric
 

@@ -63,6 +63,9 @@ class RemoteTracker(Tracker):
     def create_run(self, name, parent_id=None, tags=None) -> str:
         return self._ask("create_run", name, parent_id, tags)
 
+    def find_child(self, parent_id, key, adopt=None):
+        return self._ask("find_child", parent_id, key, adopt)
+
     def start_child(self, parent_id, name, key, tags=None, params=None) -> str:
         return self._ask("start_child", parent_id, name, key, tags, params)
 
@@ -77,6 +80,9 @@ class RemoteTracker(Tracker):
 
     def set_tags(self, run_id, tags) -> None:
         self._send("set_tags", run_id, dict(tags))
+
+    def delete_tag(self, run_id, key) -> None:
+        self._send("delete_tag", run_id, key)
 
     def log_series(self, run_id, points) -> None:
         self._points.setdefault(run_id, []).extend((k, float(v), int(s)) for k, v, s in points)
@@ -112,18 +118,29 @@ class RemoteTracker(Tracker):
             ray.kill(self._handle)
 
 
-def start_tracker_actor(spec: Any, pin_to_this_node: bool = True, name: str | None = None) -> RemoteTracker:
-    """Start the tracking actor for `spec` (a `TrackerSpec`) and wait until its tracker is open.
+def actor_options(spec: Any, node_id: str, name: str | None = None) -> dict[str, Any]:
+    """Where the tracking actor runs: always on the driver's node (`node_id`), next to the driver that opened
+    the store, so its records survive exactly what the driver survives. A store that is a file there (sqlite,
+    local files) pins it hard (anywhere else it would write another file); a server only prefers it (soft:
+    when that node cannot take it, any node can reach the server)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    `pin_to_this_node` keeps it on the driver's node: a sqlite store or local files live there."""
-    options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 2}
+    options: dict[str, Any] = {
+        "num_cpus": 0,
+        "max_restarts": 2,
+        "scheduling_strategy": NodeAffinitySchedulingStrategy(
+            node_id=node_id, soft=not spec.single_writer_file
+        ),
+    }
     if name:
         options["name"] = name
-    if pin_to_this_node:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    return options
 
-        node = ray.get_runtime_context().get_node_id()
-        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+
+def start_tracker_actor(spec: Any, name: str | None = None) -> RemoteTracker:
+    """Start the tracking actor for `spec` (a `TrackerSpec`) on this (the driver's) node and wait until its
+    tracker is open."""
+    options = actor_options(spec, ray.get_runtime_context().get_node_id(), name)
     handle = ray.remote(_TrackerServer).options(**options).remote(spec)
     ray.get(handle.call.remote("flush"))  # surfaces a failed open (bad URI, corrupt DB) now, not in a trial
     return RemoteTracker(handle)
