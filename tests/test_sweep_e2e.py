@@ -82,6 +82,13 @@ def test_mlflow_holds_a_parent_and_one_child_per_trial_with_per_rate_curves(swep
         tags, rid = r.data.tags, r.info.run_id
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         assert tags["mrmp.outcome"] in ("completed", "stopped_early")
+        # where the trial ran (Ray node, GPUs): a gpu: 0 trial sees none, whatever its node has
+        assert (
+            tags["mrmp.ray_node_id"]
+            and tags["mrmp.gpu_ids"] == ""
+            and tags["mrmp.cuda_visible_devices"] == ""
+        )
+        assert tags["mrmp.attempts"] == "1" and tags["mrmp.optuna_trial"].isdigit()
         for key in (
             "mlflow.source.git.commit",
             "mrmp.config_hash",
@@ -203,7 +210,10 @@ def test_sweep_yaml_copy_is_kept(swept):
 
 @pytest.mark.slow
 def test_ctrl_c_then_resume_finishes_without_rerunning(ray_local, tmp_path, capsys):
-    """Ctrl-C mid-sweep: exit 130, open runs KILLED; --resume reopens them and runs only what is left."""
+    """Ctrl-C mid-sweep: exit 130, open runs KILLED; --resume reopens them and runs only what is left.
+
+    Tune's experiment lives apart from the sweep folder, given as a URI (`sweep.storage.tune`, as s3://...
+    would be): checkpoints go there, the state files stay under storage.root, and --resume restores from it."""
     import threading
 
     from mlflow import MlflowClient
@@ -214,7 +224,9 @@ def test_ctrl_c_then_resume_finishes_without_rerunning(ray_local, tmp_path, caps
         .replace("scheduler: {name: asha, grace_period: 2, reduction_factor: 2}", "scheduler: none")
         .replace("epochs: 4", "epochs: 8")
     )
+    elsewhere = tmp_path / "object-store" / "tiny-int"
     args = ["sweep", str(path), "--quiet", "--set", f"sweep.storage.root={tmp_path}"]
+    args += ["--set", f"sweep.storage.tune=file://{elsewhere}"]
     db = tmp_path / "tiny-int/mlflow.db"
 
     def interrupt_after_first_trial() -> None:
@@ -239,6 +251,8 @@ def test_ctrl_c_then_resume_finishes_without_rerunning(ray_local, tmp_path, caps
     done_before = {rid for rid, r in first.items() if r.data.tags.get("mrmp.outcome") == "completed"}
     assert "--resume" in capsys.readouterr().out
 
+    assert list(elsewhere.glob("*/checkpoint_*")) and not (tmp_path / "tiny-int/tune").exists()
+    assert json.loads((tmp_path / "tiny-int/sweep.json").read_text())["tune_dir"] == f"file://{elsewhere}"
     assert main([*args, "--resume"]) == 0
     after = {r.info.run_id: r for r in client.search_runs([exp])}
     children = [r for r in after.values() if r.data.tags.get("mrmp.kind") == "trial"]

@@ -15,7 +15,7 @@ import yaml
 from mrmp.config import config_from_dict
 from mrmp.sweep.objectives import curve_metrics
 from mrmp.sweep.spec import load_sweep
-from mrmp.sweep.trial import TrialContext, finish_stopped, run_trial
+from mrmp.sweep.trial import NonFiniteLoss, NotRetried, TrialContext, finish_stopped, run_trial
 from mrmp.tracking.local import LocalTracker
 from mrmp.train import run
 from tests.toy import toy_data
@@ -49,10 +49,11 @@ class FakeSession:
         return self.saved
 
     def report(self, metrics, state):
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        buf.seek(0)
-        self.saved = torch.load(buf, weights_only=True)
+        if state is not None:  # None: a report without a checkpoint
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            buf.seek(0)
+            self.saved = torch.load(buf, weights_only=True)
         self.reports.append(metrics)
         if self.stop_at == len(self.reports):
             raise SystemExit(0)  # what Tune raises inside report when the scheduler stops a trial
@@ -174,3 +175,102 @@ def test_seed_repeats_train_in_lockstep_and_report_the_mean(setup):
     summary = json.loads(tracker.read_artifact(child.run_id, "summary.json"))
     assert [r["overrides"] for r in summary["repeats"]] == [{"train.seed": 0}, {"train.seed": 1}]
     assert tracker.read_artifact(child.run_id, "repeats/curve_1.csv").startswith(b"rate,accuracy")
+
+
+# --- faults (docs/reliability.md) ------------------------------------------------------------------------------
+def test_a_non_finite_loss_fails_the_trial_naming_the_epoch(setup, monkeypatch):
+    spec, ctx, tracker, parent, data = setup()
+    monkeypatch.setitem(spec.base["train"], "lr", 1.0e10)  # Adam with this rate diverges at epoch 2
+    first = FakeSession()
+    with pytest.raises(NonFiniteLoss, match=r"non-finite loss at epoch 2 \(loss nan"):
+        run_trial(SAMPLE, ctx, first)
+    (child,) = tracker.find_runs(parent)
+    assert (
+        child.status == "FAILED" and child.tags["mrmp.retry"] == "no" and child.tags["mrmp.attempts"] == "1"
+    )
+    assert child.tags["mrmp.error"].startswith("NonFiniteLoss: non-finite loss at epoch 2")
+    assert b"NonFiniteLoss" in tracker.read_artifact(child.run_id, "error.txt")
+
+    def no_training(*a, **k):
+        raise AssertionError("a retry of a diverged trial trained")
+
+    monkeypatch.setattr("mrmp.train.run", no_training)
+    with pytest.raises(
+        NotRetried, match=r"non-finite loss at epoch 2 .*not retried: sweep.retry_on is \['error'\]"
+    ):
+        run_trial(SAMPLE, ctx, FakeSession(saved=first.saved))
+    again = tracker.get_run(child.run_id)
+    assert (again.status, again.tags["mrmp.attempts"]) == ("FAILED", "1")  # the run is left as it was
+
+
+def test_retry_on_nonfinite_retries_a_diverged_trial(setup, monkeypatch):
+    spec, ctx, tracker, parent, data = setup()
+    monkeypatch.setitem(spec.base["train"], "lr", 1.0e10)
+    monkeypatch.setattr(spec, "retry_on", ["error", "nonfinite"])
+    for attempt in (1, 2):
+        with pytest.raises(NonFiniteLoss):
+            run_trial(SAMPLE, ctx, FakeSession())
+        (child,) = tracker.find_runs(parent)
+        assert child.tags["mrmp.retry"] == "yes" and child.tags["mrmp.attempts"] == str(attempt)
+    monkeypatch.setitem(
+        spec.base["train"], "lr", 0.02
+    )  # (not a real retry: the config changed) it now trains
+    run_trial(SAMPLE, ctx, FakeSession())
+    child = tracker.get_run(child.run_id)
+    assert child.status == "FINISHED" and child.tags["mrmp.attempts"] == "3"
+    assert "mrmp.retry" not in child.tags and "mrmp.error" not in child.tags  # nothing stale
+    assert child.tags["mrmp.previous_error"].startswith("NonFiniteLoss")
+
+
+def test_an_error_not_in_retry_on_is_not_retried(setup, monkeypatch):
+    spec, ctx, tracker, parent, data = setup()
+    monkeypatch.setattr(spec, "retry_on", [])
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("mrmp.train.run", boom)
+    with pytest.raises(OSError):
+        run_trial(SAMPLE, ctx, FakeSession())
+    with pytest.raises(NotRetried, match="OSError: disk full"):
+        run_trial(SAMPLE, ctx, FakeSession())
+
+
+def test_a_trial_whose_run_already_finished_reports_it_and_trains_nothing(setup, monkeypatch):
+    """Tune restores a trial as running when it finished after Tune's last save (then the driver was killed)."""
+    spec, ctx, tracker, parent, data = setup()
+    result = run_trial(SAMPLE, ctx, FakeSession())
+    (child,) = tracker.find_runs(parent)
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished trial trained again")
+
+    monkeypatch.setattr("mrmp.train.run", no_training)
+    session = FakeSession(saved={"repeats": []})
+    assert run_trial(SAMPLE, ctx, session) == result
+    assert session.reports == [result] and session.saved == {"repeats": []}  # reported, no new checkpoint
+    again = tracker.get_run(child.run_id)
+    assert again.status == "FINISHED" and again.tags["mrmp.attempts"] == "1"
+
+
+def test_a_lost_trial_asked_again_continues_its_run(setup):
+    """The driver was killed before Tune saved trial 00001: `--resume` marks its run lost and Optuna asks its
+    trial (number 3) again under a new Tune trial, which takes the run over: one run, every epoch once."""
+    spec, ctx, tracker, parent, data = setup()
+    first = FakeSession(trial_id="00001", crash_at=1)
+    with pytest.raises(RuntimeError):
+        run_trial({**SAMPLE, "_optuna_trial": 3}, ctx, first)
+    (run,) = tracker.find_runs(parent)
+    tracker.set_tags(run.run_id, {"mrmp.outcome": "lost", "mrmp.error": "the driver stopped"})
+    tracker.end(run.run_id, "KILLED")
+    other = run_trial({**SAMPLE, "_optuna_trial": 4}, ctx, FakeSession(trial_id="00002"))  # not adopted
+    result = run_trial({**SAMPLE, "_optuna_trial": 3}, ctx, FakeSession(trial_id="00009"))
+    assert result == other  # same sample, same deterministic training
+    runs = {r.tags["mrmp.key"]: r for r in tracker.find_runs(parent)}
+    assert set(runs) == {"00002", "00009"}
+    adopted = runs["00009"]
+    assert adopted.run_id == run.run_id and adopted.tags["mrmp.former_key"] == "00001"
+    assert adopted.status == "FINISHED" and adopted.tags["mrmp.outcome"] == "completed"
+    assert adopted.tags["mrmp.attempts"] == "2" and "mrmp.error" not in adopted.tags
+    assert adopted.tags["mrmp.previous_error"] == "the driver stopped"
+    assert [s for s, _ in tracker.metric_history(run.run_id, "loss")] == list(range(1, 11))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 EPILOG = """examples:
   mrmp sweep sweeps/quickstart.yaml                       # local Ray, local MLflow, synthetic data
@@ -10,6 +12,7 @@ EPILOG = """examples:
   mrmp sweep sweeps/sbu_paper.yaml --set data.root=/data/SBU
   mrmp sweep sweeps/quickstart.yaml --set sweep.trials=4 --set train.epochs=50 --set sweep.name=qs-small
   mrmp sweep sweeps/quickstart.yaml --address auto        # join a running Ray cluster (`ray start --head`)
+  mrmp sweep sweeps/quickstart.yaml --address 10.0.0.5:6379 --set sweep.storage.root=/shared/sweeps
 """
 
 
@@ -40,12 +43,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--address",
         default=None,
-        help="join a Ray cluster: `auto` (a `ray start` cluster on this machine) or ray://host:10001; "
-        "default: start a local Ray",
+        metavar="ADDRESS",
+        help="join a Ray cluster: `auto` (the cluster RAY_ADDRESS names, else a `ray start` cluster on this "
+        "machine), HOST:PORT (the head's GCS address, e.g. 10.0.0.5:6379) or ray://HOST:10001 (Ray Client); "
+        "default: start a local Ray (RAY_ADDRESS is then ignored)",
     )
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; start nothing")
     p.add_argument("--quiet", action="store_true", help="no live progress; only the final summary")
     p.set_defaults(func=run)
+
+
+def relative_storage_warnings(spec) -> list[str]:
+    """Storage paths written relative (the default `runs/sweeps` included), for a sweep that joins a cluster."""
+    storage = spec.raw["sweep"].get("storage") or {}
+    written = {
+        "sweep.storage.root": storage.get("root", "runs/sweeps"),
+        "sweep.storage.tune": storage.get("tune"),
+    }
+    out = []
+    for key, value in written.items():
+        if not isinstance(value, str) or "://" in value or Path(value).expanduser().is_absolute():
+            continue
+        out.append(
+            f"{key} {value!r} is relative, so it resolves against this process's working directory "
+            f"({Path.cwd()}). Under `ray job submit` that is a temporary copy, deleted with the job; on a "
+            "multi-node cluster a path only this machine has breaks the retry of a trial on another node. "
+            f"Give an absolute path on storage every node mounts: --set {key}=/shared/sweeps"
+        )
+    return out
 
 
 def describe(spec) -> str:
@@ -75,7 +100,7 @@ def describe(spec) -> str:
         when = f"   when {p.when}" if p.when else ""
         lines.append(f"  {p.key:<24} {dist}{when}")
     lines.append(f"data configs prepared once: {len(spec.data_configs())}")
-    lines.append(f"storage: {spec.dir}")
+    lines.append(f"storage: {spec.dir} (Tune: {spec.tune_location})")
     lines.append(f"tracking: {spec.tracking.backend} {spec.tracking.uri or ''}")
     lines.append(f"optuna study: {spec.optuna_url} (study {spec.name})")
     return "\n".join(lines)
@@ -86,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
     from mrmp.sweep.spec import load_sweep
 
     spec = load_sweep(args.sweep, args.overrides)  # ConfigError -> exit 2, before anything starts
+    if args.address:
+        for warning in relative_storage_warnings(spec):
+            print(f"warning: {warning}", file=sys.stderr)
     if args.dry_run:
         print(describe(spec))
         return 0

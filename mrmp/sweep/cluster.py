@@ -1,8 +1,9 @@
 """Cluster hooks for the sweep layer: what makes one sweep file behave the same on a laptop and on a Ray cluster.
 
-- `WORKER_ENV` / `ray_init_kwargs(address)`: environment every trial process needs, passed to `ray.init` as
+- `WORKER_ENV` / `ray_init_kwargs(env)`: environment every trial process needs, passed to `ray.init` as
   runtime_env env_vars, so it reaches the workers of any cluster (not only a local one that inherits the
-  driver's environment).
+  driver's environment). Inside a Ray Job (`ray job submit`) Ray merges it with the job's runtime_env
+  (its working_dir stays); a variable the job already sets is left to the job.
 - `trial_resources(cpu, gpu)`: the per-trial request for `tune.with_resources`, checked the way Ray schedules
   it (a fractional GPU share is at most 1; 0.25 puts four trials on one GPU).
 - `isolate_devices(gpu)`: first thing in a trial: a trial that asked for no GPU sees none, so
@@ -15,8 +16,11 @@ Importing this module never imports Ray (only the functions that need it do, laz
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import posixpath
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +29,28 @@ from typing import Any
 WORKER_ENV = {"RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "1"}
 
 _URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "az://", "file://")
+# Set by `ray job submit` in the driver's environment: the job's config, runtime_env included.
+JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 
 
-def ray_init_kwargs() -> dict[str, Any]:
-    """Extra `ray.init` arguments for a sweep driver (local Ray or `--address` of a cluster)."""
-    return {"runtime_env": {"env_vars": dict(WORKER_ENV)}}
+def job_runtime_env() -> dict[str, Any]:
+    """The runtime_env of the Ray Job this driver runs in ({} outside a job)."""
+    try:
+        job = json.loads(os.environ.get(JOB_CONFIG_ENV) or "{}")
+    except ValueError:
+        return {}
+    return dict((job or {}).get("runtime_env") or {})
+
+
+def ray_init_kwargs(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Extra `ray.init` arguments for a sweep driver (local Ray or `--address` of a cluster): WORKER_ENV plus
+    `env` as runtime_env env_vars.
+
+    Inside a Ray Job, `ray.init` merges these with the job's runtime_env (its working_dir, pip, ... stay as
+    they are) and refuses to start when both set the same variable; such a variable is left to the job."""
+    env_vars = {**WORKER_ENV, **(env or {})}
+    taken = job_runtime_env().get("env_vars") or {}
+    return {"runtime_env": {"env_vars": {k: v for k, v in env_vars.items() if k not in taken}}}
 
 
 def check_gpu(gpu: float) -> str | None:
@@ -87,3 +108,14 @@ def storage_uri(root: str) -> str:
 
 def is_uri(root: str) -> bool:
     return root.startswith(_URI_SCHEMES) and not root.startswith("file://")
+
+
+def split_location(location: str) -> tuple[str, str]:
+    """A Tune experiment folder (path or URI) as Tune's (storage_path, name): `s3://b/x/tune` -> (`s3://b/x`,
+    `tune`); the storage path is empty for a bare bucket (`s3://b`), which Tune cannot use."""
+    if location.startswith(_URI_SCHEMES):
+        scheme, _, rest = location.partition("://")
+        parent, name = posixpath.split(rest.rstrip("/"))
+        return (f"{scheme}://{parent}" if parent else ""), name
+    path = Path(location)
+    return str(path.parent), path.name

@@ -2,12 +2,16 @@
 
 Order matters and is deliberate:
 1. validate (done by `load_sweep`) and prepare every dataset the sweep can use: a missing dataset fails here,
-   before any tracking run or Ray process exists;
-2. open the tracking store in this process (a fresh sqlite DB gets its schema once, here), start or reopen the
+   before any tracking run or Ray process exists; a local sweep also checks here that this machine can place
+   one trial (its CPUs, the GPUs torch sees);
+2. start (or join) Ray and check that some node (or a node type its autoscaler can add) can place one trial:
+   a request nothing fits is refused before any tracking run, study or Tune experiment exists;
+3. open the tracking store in this process (a fresh sqlite DB gets its schema once, here), start or reopen the
    parent run;
-3. start (or join) Ray, put each dataset in the object store once, start the tracking actor (the one writer);
-4. `Tuner(...).fit()` or, with `--resume`, `Tuner.restore(...).fit()` (finished trials are not re-run; the
-   Optuna study is the same RDB study);
+4. put each dataset in the object store once, start the tracking actor (the one writer), then
+   `Tuner(...).fit()` or, with `--resume`, `Tuner.restore(...).fit()` after reconciling the tracking store and
+   the Optuna study with Tune's saved state (`_reconcile`; finished trials are not re-run; the Optuna study is
+   the same RDB study);
 5. close any child run a killed process left RUNNING, end the parent, print the best trials and where to look.
 """
 
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mrmp.config import ConfigError, Issue
-from mrmp.tracking import FAILED, FINISHED, KILLED, RUNNING, TAG_KIND, Tracker
+from mrmp.tracking import FAILED, FINISHED, KILLED, RUNNING, TAG_KEY, TAG_KIND, Tracker
 
 from .results import SweepState, best_per_method, outcome_counts, read_state, trials
 from .spec import SweepSpec
@@ -100,7 +104,8 @@ def _trial_dirname(trial: Any) -> str:
 
 def _searcher(spec: SweepSpec) -> Any:
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
+
+    from .search import SweepSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     samplers = {
@@ -114,7 +119,7 @@ def _searcher(spec: SweepSpec) -> Any:
     if spec.searcher == "grid":
         params = spec.params
         points = [{k: params[k].label(v) for k, v in a.items()} for a in spec.grid_points()]
-    return OptunaSearch(
+    return SweepSearch(
         space=spec.define_by_run,
         metric=[o.key for o in spec.objectives] if multi else spec.objectives[0].key,
         mode=[o.mode for o in spec.objectives] if multi else spec.objectives[0].mode,
@@ -149,8 +154,8 @@ def _init_ray(address: str | None) -> bool:
         return False
     from .cluster import ray_init_kwargs
 
-    kwargs = ray_init_kwargs()  # the workers' environment, on any cluster; ours goes along
-    kwargs["runtime_env"]["env_vars"].update({k: os.environ[k] for k in ENV_DEFAULTS if k in os.environ})
+    # the workers' environment, on any cluster (merged with a Ray Job's own runtime_env); ours goes along
+    kwargs = ray_init_kwargs({k: os.environ[k] for k in ENV_DEFAULTS if k in os.environ})
     if address:
         ray.init(address=address, **kwargs)
     else:
@@ -158,8 +163,136 @@ def _init_ray(address: str | None) -> bool:
     return True
 
 
+def local_nodes(gpus: bool = True) -> list[dict[str, float]]:
+    """This machine as Ray would see it when started locally: its CPUs and (`gpus`) the GPUs torch finds."""
+    count = 0
+    if gpus:
+        import torch
+
+        count = torch.cuda.device_count()
+    return [{"CPU": float(os.cpu_count() or 1), "GPU": float(count)}]
+
+
+def cluster_nodes() -> tuple[list[dict[str, float]], bool]:
+    """The resources of each node the running Ray cluster has or its autoscaler config says it can add (the GCS
+    cluster config, what Ray Train reads too), and whether an autoscaler runs whose node types that config does
+    not list (then a request no node fits now may still be met later)."""
+    import ray
+
+    nodes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+    try:
+        from ray._private.state import state as ray_state
+
+        config = ray_state.get_cluster_config()
+        groups = [dict(g.resources) for g in (config.node_group_configs if config else []) if g.max_count]
+    except Exception:  # noqa: BLE001  (another Ray version: judge by the live nodes)
+        groups = []
+    return nodes + groups, not groups and _autoscaler_present()
+
+
+def _autoscaler_present() -> bool:
+    """Whether an autoscaler manages the cluster: the cluster launcher's bootstrap file on this (head) node, as
+    Tune checks, or node types in the autoscaler's status report (without an autoscaler Ray's monitor names each
+    node's type `node_<id>`)."""
+    if Path("~/ray_bootstrap_config.yaml").expanduser().exists():
+        return True
+    try:
+        import json
+
+        from ray._private import ray_constants
+        from ray.experimental import internal_kv
+
+        raw = internal_kv._internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
+        mapping = (
+            (json.loads(raw).get("autoscaler_report") or {}).get("node_type_mapping") or {} if raw else {}
+        )
+    except Exception:  # noqa: BLE001  (unknown: assume one, so only warn)
+        return True
+    return any(v != f"node_{k}" for k, v in mapping.items())
+
+
+def check_resources(spec: SweepSpec, nodes: list[dict[str, float]], where: str) -> None:
+    """Refuse a per-trial request no node can meet (Tune would wait for it forever): ConfigError naming the key."""
+    cpu, gpu = spec.cpu, spec.gpu
+    if any(n.get("CPU", 0) >= cpu and n.get("GPU", 0) >= gpu for n in nodes):
+        return
+    shapes = "; ".join(sorted({f"{n.get('CPU', 0):g} CPU, {n.get('GPU', 0):g} GPU" for n in nodes})) or "none"
+    if gpu and not any(n.get("GPU", 0) >= gpu for n in nodes):
+        key, want = "sweep.resources.gpu", f"{gpu:g} GPU per trial"
+    else:
+        key, want = (
+            ("sweep.resources.cpu", f"{cpu:g} CPU per trial")
+            if gpu == 0
+            else ("sweep.resources", f"{cpu:g} CPU and {gpu:g} GPU per trial (on one node)")
+        )
+    raise ConfigError(
+        [
+            Issue(
+                spec.path,
+                key,
+                f"{want}, but no node of {where} has that many (nodes: {shapes}); "
+                "lower the request (--set ...) or add such a node",
+            )
+        ]
+    )
+
+
+def _last_launch(state: SweepState | None) -> dict[str, Any]:
+    return ((state.data.get("launches") or [{}])[-1] or {}) if state is not None else {}
+
+
+def _cmdline(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:  # gone, or no /proc (then nothing can be told)
+        return None
+
+
+def running_launch(state: SweepState | None) -> int | None:
+    """The pid of a launch of this sweep that still runs on this machine (None when none does or we cannot
+    tell: another host, no /proc)."""
+    if state is None or state.data.get("status") != "running":
+        return None
+    last = _last_launch(state)
+    pid = last.get("pid")
+    if not pid or last.get("host") != platform.node() or pid == os.getpid():
+        return None
+    cmd = _cmdline(pid)
+    return pid if cmd and "sweep" in cmd else None  # else the pid now belongs to something else
+
+
+def launch_leftovers(pid: int) -> dict[int, str]:
+    """Processes a killed launch (driver `pid`) left behind on this machine: members of its process group or
+    session that Ray started (`ray::...` agents, workers), as {pid: command}. Ray's fate-sharing stops its
+    GCS, raylet and workers with the driver, but not its dashboard and runtime-env agents (stack notes §4)."""
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        other = int(entry.name)
+        try:
+            if other == os.getpid() or pid not in (os.getpgid(other), os.getsid(other)):
+                continue
+        except OSError:
+            continue
+        cmd = _cmdline(other) or ""
+        if cmd.startswith("ray::") or "/ray/" in cmd:
+            found[other] = cmd.strip()[:80]
+    return found
+
+
 def _check_launch(spec: SweepSpec, state: SweepState | None, resume: bool, address: str | None) -> None:
     issues = []
+    if (pid := running_launch(state)) is not None:
+        raise ConfigError(
+            [
+                Issue(
+                    spec.path,
+                    "",
+                    f"sweep {spec.name!r} is running now (pid {pid}, launched {_last_launch(state).get('at')}): "
+                    f"two drivers on one sweep would corrupt it; wait for it to end, or stop it (Ctrl-C in its "
+                    f"terminal, or kill -INT {pid}) and then --resume",
+                )
+            ]
+        )
     if state is not None and not resume:
         issues.append(
             Issue(
@@ -211,7 +344,36 @@ def run_sweep(
     if prepare is None:
         from mrmp.train import prepare_data as prepare
     datasets = {key: prepare(dcfg) for key, dcfg in spec.data_configs().items()}  # DataError: nothing started
+    if address is None:
+        check_resources(spec, local_nodes(gpus=spec.gpu > 0), "this machine")  # before Ray starts
+    started = _init_ray(address)
+    try:
+        nodes, autoscaling_unknown = cluster_nodes()
+        try:
+            check_resources(spec, nodes, f"the Ray cluster at {address}" if address else "the local Ray")
+        except ConfigError as e:
+            if not autoscaling_unknown:
+                raise  # before any tracking run, study or Tune experiment exists
+            log(f"warning: {e.issues[0].message}; the cluster's autoscaler may add such a node")
+        return _launch(spec, state, datasets, resume, address, verbose, log, t0)
+    finally:
+        if started:
+            import ray
 
+            ray.shutdown()
+
+
+def _launch(
+    spec: SweepSpec,
+    state: SweepState | None,
+    datasets: dict[str, Any],
+    resume: bool,
+    address: str | None,
+    verbose: int,
+    log: Callable[[str], None],
+    t0: float,
+) -> SweepOutcome:
+    """Open the tracking store and the parent run, run Tune, close the runs, print the summary."""
     spec.dir.mkdir(parents=True, exist_ok=True)
     tracker = spec.tracking.create()  # opens (and, for a new sqlite store, creates) the store: here, once
     tags = provenance()
@@ -236,7 +398,7 @@ def run_sweep(
                 "tracking": asdict(spec.tracking),
                 "objectives": [asdict(o) for o in spec.objectives],
                 "optuna": {"url": spec.optuna_url, "study": spec.name},
-                "tune_dir": str(spec.dir / "tune"),
+                "tune_dir": spec.tune_location,
                 "created": _now(),
                 "launches": [],
             },
@@ -244,12 +406,27 @@ def run_sweep(
     else:
         parent = state.parent_run_id
         tracker.set_status(parent, RUNNING)
+        if state.data.get("status") == "running" and (old := _last_launch(state).get("pid")):
+            if left := launch_leftovers(old):  # the last launch was killed outright
+                log(
+                    f"warning: the killed launch (pid {old}) left {len(left)} process(es): "
+                    + ", ".join(f"{p} ({c.split()[0]})" for p, c in sorted(left.items()))
+                    + f"; they hold nothing of this sweep: stop them with kill {' '.join(map(str, sorted(left)))}"
+                )
     state.data["status"] = "running"
-    state.data["launches"].append({"at": _now(), "resume": resume, "address": address or "local"})
+    state.data["launches"].append(
+        {
+            "at": _now(),
+            "resume": resume,
+            "address": address or "local",
+            "pid": os.getpid(),
+            "host": platform.node(),
+        }
+    )
     state.save()
 
     try:
-        interrupted = _fit(spec, state, parent, datasets, tags, resume, address, verbose)
+        interrupted = _fit(spec, state, parent, datasets, tags, resume, verbose, log)
     except BaseException as e:
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
         _close(spec, tracker, state, status, time.perf_counter() - t0)
@@ -268,35 +445,34 @@ def _fit(
     datasets: dict[str, Any],
     tags: dict[str, str],
     resume: bool,
-    address: str | None,
     verbose: int,
+    log: Callable[[str], None],
 ) -> bool:
-    """Run Tune to the end (or to Ctrl-C); True when interrupted."""
+    """Run Tune to the end (or to Ctrl-C); True when interrupted. Ray is up."""
     import ray
     from ray import tune
 
     from mrmp.tracking.remote import start_tracker_actor
 
     from .callbacks import CloseStoppedTrials
-    from .cluster import trial_resources
+    from .cluster import split_location, trial_resources
     from .trial import TrialContext, tune_trainable  # looked up now: tests may wrap tune_trainable
 
-    started = _init_ray(address)
     remote = None
     try:
         refs = {key: ray.put(data) for key, data in datasets.items()}  # once per sweep; trials get the refs
         actor = f"mrmp-tracker-{spec.name}"
-        remote = start_tracker_actor(
-            spec.tracking, pin_to_this_node=spec.tracking.single_writer_file, name=actor
-        )
+        remote = start_tracker_actor(spec.tracking, name=actor)
         ctx = TrialContext(spec=spec, parent_run_id=parent, tracker=remote, data=refs, tags=tags)
         trainable = tune.with_resources(
             tune.with_parameters(tune_trainable, ctx=ctx), trial_resources(spec.cpu, spec.gpu)
         )
-        tune_dir = Path(state.data["tune_dir"])
-        if resume and tune.Tuner.can_restore(str(tune_dir)):
-            tuner = tune.Tuner.restore(str(tune_dir), trainable=trainable, resume_errored=True)
+        location = state.data["tune_dir"]
+        if resume and tune.Tuner.can_restore(location):
+            tuner = tune.Tuner.restore(location, trainable=trainable, resume_errored=True)
+            _reconcile(spec, remote, parent, tuner, log)
         else:
+            storage_path, name = split_location(location)
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
@@ -308,8 +484,8 @@ def _fit(
                     trial_dirname_creator=_trial_dirname,
                 ),
                 run_config=tune.RunConfig(
-                    name=tune_dir.name,
-                    storage_path=str(tune_dir.parent),
+                    name=name,
+                    storage_path=storage_path,
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.keep_checkpoints),
                     verbose=verbose,
@@ -329,8 +505,46 @@ def _fit(
                 remote.close()
             except Exception:  # noqa: BLE001  (an actor already gone has nothing left to flush)
                 pass
-        if started:
-            ray.shutdown()
+
+
+def _reconcile(
+    spec: SweepSpec, tracker: Tracker, parent: str, tuner: Any, log: Callable[[str], None]
+) -> None:
+    """Before a resumed fit: square the tracking store and the Optuna study with Tune's last saved state.
+
+    A driver killed outright (SIGKILL, a lost head node) leaves the runs of its running trials RUNNING, and Tune
+    saved its state a few seconds before: trials it started after that are unknown to the restored experiment.
+    Their Optuna trials go back to the queue (`requeue_lost`: re-asked with the same parameters by the next new
+    trial) and their runs are marked lost (KILLED) until that trial adopts them (`run_trial`). Runs of trials Tune
+    knows stay as they are: the restored trial reopens its own run, or skips it when it already finished."""
+    from .search import requeue_lost
+
+    # Tune's Trial objects; ResultGrid exposes them only privately (as in `_close_leftovers`)
+    trials_ = getattr(getattr(tuner.get_results(), "_experiment_analysis", None), "trials", None)
+    if not trials_:  # cannot tell which trials Tune saved: reconcile nothing rather than the wrong ones
+        log("warning: resume: Tune's saved trials could not be read; runs left RUNNING are closed at the end")
+        return
+    known = {t.trial_id for t in trials_}
+    lost_runs = [
+        r for r in tracker.find_runs(parent) if r.status == RUNNING and r.tags.get(TAG_KEY) not in known
+    ]
+    for r in lost_runs:
+        tracker.set_tags(
+            r.run_id,
+            {
+                "mrmp.outcome": "lost",
+                "mrmp.error": "the sweep's driver stopped before Tune saved this trial; --resume runs its "
+                "Optuna trial again, which continues this run",
+            },
+        )
+        tracker.end(r.run_id, KILLED)
+    tracker.flush()
+    requeued = requeue_lost(spec.optuna_url, spec.name, known)
+    if lost_runs or requeued:
+        log(
+            f"resume: {len(lost_runs)} run(s) of trials Tune had not saved marked lost; Optuna trial(s) "
+            f"{requeued} asked again with their parameters"
+        )
 
 
 def _tune_was_interrupted(before: Any) -> bool:

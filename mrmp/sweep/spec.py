@@ -33,9 +33,10 @@ from mrmp.config import (
 from mrmp.config.validate import build, suggest
 from mrmp.tracking import BACKENDS, TrackerSpec
 
-from .cluster import check_gpu
+from .cluster import check_gpu, is_uri, split_location, storage_uri
 
 SEARCHERS = ("tpe", "nsga2", "random", "grid")
+RETRY_KINDS = ("error", "nonfinite")  # what a failed trial may be retried for (lost processes always are)
 CURVE_METRICS = ("auc", "mean", "mean_seen", "mean_unseen", "worst_unseen", "dense")
 PARAM_TYPES = ("float", "int", "categorical")
 TOP_LEVEL = ("sweep", "base", "space")
@@ -61,6 +62,10 @@ class _SweepSection:
     repeats: Any = None
     report_every: int = field(default=10, metadata=spec(ge=1, help="epochs between objective evaluations"))
     max_failures: int = field(default=1, metadata=spec(ge=0, help="retries of a failed trial"))
+    retry_on: list[str] = field(
+        default_factory=lambda: ["error"],
+        metadata=spec(choices=RETRY_KINDS, help="failures worth a retry: error, nonfinite (a NaN/inf loss)"),
+    )
     keep_checkpoints: int = field(default=2, metadata=spec(ge=1))
     storage: Any = None
     tracking: Any = None
@@ -76,6 +81,9 @@ class _Resources:
 class _Storage:
     root: str = "runs/sweeps"
     optuna: str | None = None
+    tune: str | None = (
+        None  # the Tune experiment folder: a path or a URI (s3://...); default <root>/<name>/tune
+    )
 
 
 @dataclass
@@ -230,6 +238,10 @@ class SweepSpec:
     space: list[Param]
     raw: dict[str, Any]
     overrides: list[str] = field(default_factory=list)  # the --set values applied to the file
+    tune_location: str = ""  # the Tune experiment folder: an absolute path or a URI (s3://, gs://)
+    retry_on: list[str] = field(
+        default_factory=lambda: ["error"]
+    )  # RETRY_KINDS a failed trial is retried for
 
     @property
     def ref(self) -> str:
@@ -411,6 +423,17 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
     if problem := check_gpu(res.gpu):
         rep.add("sweep.resources.gpu", problem)
     store = build(_Storage, raw["sweep"].get("storage"), "sweep.storage", rep)
+    if is_uri(store.root):
+        rep.add(
+            "sweep.storage.root",
+            f"{store.root!r}: the sweep's own files (sweep.json, the sqlite stores) need a path; "
+            "put Tune's checkpoints on object storage with sweep.storage.tune instead",
+        )
+    if store.tune and is_uri(store.tune) and not all(split_location(storage_uri(store.tune))):
+        rep.add(
+            "sweep.storage.tune",
+            f"{store.tune!r}: name a folder below the bucket, e.g. s3://bucket/mrmp/name",
+        )
     trk = build(_Tracking, raw["sweep"].get("tracking"), "sweep.tracking", rep)
     scheduler = _scheduler(s.scheduler, s.report_every, rep)
     objectives = _objectives(s.objectives, rep)
@@ -421,6 +444,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
 
     root = Path(store.root).expanduser().resolve()
     sweep_dir = root / name
+    tune_location = storage_uri(store.tune) if store.tune else str(sweep_dir / "tune")
     optuna_url = store.optuna or f"sqlite:///{sweep_dir / 'optuna.db'}"
     tracking = _tracker_spec(trk, sweep_dir, name, rep)
     spec_ = SweepSpec(
@@ -445,6 +469,8 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
         space=space,
         raw=raw,
         overrides=list(overrides or []),
+        tune_location=tune_location,
+        retry_on=list(s.retry_on),
     )
     _check_conditions(spec_, rep)
     if not rep.issues:

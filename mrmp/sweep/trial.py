@@ -10,6 +10,12 @@ Outcomes: completed (the trial ends its run FINISHED), failed (FAILED, with the 
 `error.txt`), stopped early by the scheduler: Tune raises SystemExit inside `report` and kills the trial's
 process moments later, too soon to log from inside it, so the driver closes that run from the trial's last
 checkpoint (`finish_stopped`; FINISHED with tag `mrmp.outcome=stopped_early`).
+
+Faults (docs/reliability.md): a NaN or infinite training loss fails the trial at once (`NonFiniteLoss`, naming
+the epoch). A failure `sweep.retry_on` does not cover is marked `mrmp.retry=no`, and a retry of that trial fails
+again at once (`NotRetried`) without training or touching its run. A trial whose run already ended FINISHED
+(it finished after Tune last saved its state, before the driver was killed) reports what its run recorded and
+trains nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import platform
 import tempfile
 import traceback
@@ -27,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mrmp.config import RunConfig, config_from_dict
-from mrmp.tracking import FAILED, FINISHED, TAG_KIND, Tracker
+from mrmp.tracking import FAILED, FINISHED, TAG_KIND, RunRecord, Tracker
 from mrmp.train import CurvePoint, PreparedData, curve_csv
 
 from .objectives import curve_metrics, mean_curve, metric_value
@@ -35,6 +42,17 @@ from .spec import SweepSpec, data_key
 
 STATE_FILE = "trial.pt"
 EPOCH_KEY = "loss"  # a metric the core reports every epoch: its last step is the last epoch logged
+OPTUNA_TRIAL_KEY = "_optuna_trial"  # in a trial's config (set by the searcher): its Optuna trial number
+FINITE_KEYS = ("loss", "regularizer")  # epoch metrics that must stay finite
+DONE_OUTCOMES = ("completed", "stopped_early")
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training produced a NaN or infinite loss: the trial diverged (retried only with `retry_on: [nonfinite]`)."""
+
+
+class NotRetried(RuntimeError):
+    """A retry of a trial whose failure `sweep.retry_on` does not cover: fails at once, trains nothing."""
 
 
 class Session(Protocol):
@@ -45,7 +63,8 @@ class Session(Protocol):
 
     def load(self) -> dict[str, Any] | None: ...
 
-    def report(self, metrics: dict[str, float], state: dict[str, Any]) -> None: ...
+    def report(self, metrics: dict[str, float], state: dict[str, Any] | None) -> None:
+        """Report `metrics`; with `state`, a checkpoint of it (None: no checkpoint)."""
 
 
 @dataclass
@@ -110,6 +129,10 @@ class _Repeat:
         rows: list[dict[str, float]] = []
 
         def on_epoch(ev: Any) -> None:
+            bad = [k for k in FINITE_KEYS if not math.isfinite(ev.metrics.get(k, 0.0))]
+            if bad:
+                values = ", ".join(f"{k} {ev.metrics[k]}" for k in bad)
+                raise NonFiniteLoss(f"non-finite loss at epoch {ev.epoch} ({values})")
             rows.append({"epoch": ev.epoch, **ev.metrics})
             if ev.epoch % every == 0 and ev.epoch < ev.total_epochs:
                 self.state = ev.state()
@@ -178,6 +201,16 @@ def run_trial(sample: dict[str, Any], ctx: TrialContext, session: Session) -> di
     RUNNING: whoever stops trials closes their runs with `finish_stopped`."""
     spec, tracker = ctx.spec, ctx.tracker
     assignment = spec.decode(sample)
+    number = sample.get(OPTUNA_TRIAL_KEY)
+    # A trial re-proposed after its driver was killed (same Optuna trial, new Tune id) continues its old run.
+    adopt = {"mrmp.optuna_trial": str(number), "mrmp.outcome": "lost"} if number is not None else None
+    prev = tracker.find_child(ctx.parent_run_id, session.trial_id, adopt)
+    if prev is not None and prev.status == FINISHED and prev.tags.get("mrmp.outcome") in DONE_OUTCOMES:
+        result = _recorded_result(spec, prev)  # it ended after Tune last saved its state: nothing to train
+        session.report(result, None)
+        return result
+    if prev is not None and prev.status == FAILED and prev.tags.get("mrmp.retry") == "no":
+        raise NotRetried(f"{prev.tags.get('mrmp.error')} (not retried: sweep.retry_on is {spec.retry_on})")
     tags = {
         **ctx.tags,
         TAG_KIND: "trial",
@@ -185,9 +218,18 @@ def run_trial(sample: dict[str, Any], ctx: TrialContext, session: Session) -> di
         "mrmp.method": str(assignment.get("method.name", spec.base_value("method.name"))),
         "mrmp.sample": json.dumps(assignment),
         "mrmp.host": platform.node(),
+        "mrmp.outcome": "running",
+        "mrmp.attempts": str(int(prev.tags.get("mrmp.attempts", "0")) + 1 if prev else 1),
     }
+    if number is not None:
+        tags["mrmp.optuna_trial"] = str(number)
+    if prev is not None and "mrmp.error" in prev.tags:  # why the last attempt ended; this one starts clean
+        tags["mrmp.previous_error"] = prev.tags["mrmp.error"]
     # The run exists before anything can fail, so every failure is recorded in it.
     run_id = tracker.start_child(ctx.parent_run_id, session.trial_name, session.trial_id, tags)
+    for stale in ("mrmp.error", "mrmp.retry"):  # they described the last attempt
+        if prev is not None and stale in prev.tags:
+            tracker.delete_tag(run_id, stale)
     try:
         cfgs = _configs(spec, sample, session.trial_name)
         repeats = [_Repeat(c, ctx.dataset(c)) for c in cfgs]
@@ -230,12 +272,23 @@ def run_trial(sample: dict[str, Any], ctx: TrialContext, session: Session) -> di
     except SystemExit:
         raise
     except BaseException as e:
-        _fail(tracker, run_id, e)
+        _fail(
+            tracker,
+            run_id,
+            e,
+            retry=("nonfinite" if isinstance(e, NonFiniteLoss) else "error") in spec.retry_on,
+        )
         raise
     _finish(tracker, run_id, spec, repeats, curve, scores, epoch, "completed")
     result = _objective_result(spec, scores, epoch)
     session.report(result, {"repeats": [r.checkpoint() for r in repeats]})  # after the run is closed
     return result
+
+
+def _recorded_result(spec: SweepSpec, run: RunRecord) -> dict[str, float]:
+    """The objective values a finished run recorded, as the trial reported them."""
+    scores = {o.key: run.metrics.get(o.key) for o in spec.objectives}
+    return _objective_result(spec, scores, int(run.tags.get("mrmp.epochs", "0")))
 
 
 def finish_stopped(
@@ -301,13 +354,21 @@ def _finish(
     tracker.flush()
 
 
-def _fail(tracker: Tracker, run_id: str, error: BaseException) -> None:
-    """Record the error and end the run FAILED; never hide the original error behind a tracking one."""
+def _fail(tracker: Tracker, run_id: str, error: BaseException, retry: bool = True) -> None:
+    """Record the error and end the run FAILED; never hide the original error behind a tracking one.
+
+    `retry=False` (a failure `sweep.retry_on` does not cover) tags the run `mrmp.retry=no`: a retry of the
+    trial then fails at once."""
     try:
         text = "".join(traceback.format_exception(error))
         tracker.log_artifact(run_id, "error.txt", text)
         tracker.set_tags(
-            run_id, {"mrmp.outcome": "failed", "mrmp.error": f"{type(error).__name__}: {error}"[:4000]}
+            run_id,
+            {
+                "mrmp.outcome": "failed",
+                "mrmp.error": f"{type(error).__name__}: {error}"[:4000],
+                "mrmp.retry": "yes" if retry else "no",
+            },
         )
         tracker.end(run_id, FAILED)
         tracker.flush()
@@ -330,10 +391,13 @@ class TuneSession:
 
         return load_checkpoint(tune.get_checkpoint())
 
-    def report(self, metrics: dict[str, float], state: dict[str, Any]) -> None:
+    def report(self, metrics: dict[str, float], state: dict[str, Any] | None) -> None:
         import torch
         from ray import tune
 
+        if state is None:
+            tune.report(metrics)
+            return
         with tempfile.TemporaryDirectory(prefix="mrmp-ckpt-") as d:
             torch.save(state, Path(d) / STATE_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))

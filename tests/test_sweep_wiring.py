@@ -1,0 +1,110 @@
+"""The sweep layer's cluster wiring (issue #5), without a cluster: the workers' environment inside a Ray Job,
+where the tracking actor goes, where Tune's experiment goes (`sweep.storage.tune`), which requests no node can
+place, and what `mrmp sweep` says about paths and addresses when it joins a cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mrmp.cli.main import build_parser, main
+from mrmp.cli.sweep import relative_storage_warnings
+from mrmp.sweep.cluster import JOB_CONFIG_ENV, WORKER_ENV, ray_init_kwargs, split_location
+from mrmp.sweep.spec import load_sweep
+from mrmp.tracking import TrackerSpec
+
+ROOT = Path(__file__).parents[1]
+QUICK = ROOT / "sweeps" / "quickstart.yaml"
+
+
+def test_worker_env_merges_with_a_ray_job_runtime_env(monkeypatch):
+    from ray.job_config import JobConfig
+    from ray.runtime_env.runtime_env import _merge_runtime_env  # what ray.init does inside a job
+
+    ours = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    monkeypatch.delenv(JOB_CONFIG_ENV, raising=False)
+    assert ray_init_kwargs(ours) == {"runtime_env": {"env_vars": {**WORKER_ENV, **ours}}}
+
+    job = {"runtime_env": {"working_dir": "gcs://_ray_pkg_abc.zip", "env_vars": {"DO_NOT_TRACK": "false"}}}
+    monkeypatch.setenv(JOB_CONFIG_ENV, json.dumps(job))
+    kwargs = ray_init_kwargs(ours)
+    merged = _merge_runtime_env(JobConfig.from_json(job).runtime_env, kwargs["runtime_env"])
+    assert merged is not None, "Ray refuses a runtime_env that sets a variable the job sets"
+    assert merged["working_dir"] == "gcs://_ray_pkg_abc.zip"  # the job's code still ships to every node
+    assert merged["env_vars"] == {**WORKER_ENV, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "false"}
+
+
+def test_the_tracking_actor_sits_on_the_drivers_node(tmp_path):
+    from mrmp.tracking.remote import actor_options
+
+    sqlite = TrackerSpec("mlflow", f"sqlite:///{tmp_path}/mlflow.db", "x")
+    server = TrackerSpec("mlflow", "http://10.0.0.5:5000", "x")
+    node = "ab" * 28  # a Ray node id
+    for spec, soft in ((sqlite, False), (server, True)):
+        strategy = actor_options(spec, node, name="mrmp-tracker-x")["scheduling_strategy"]
+        assert (strategy.node_id, strategy.soft) == (node, soft)  # a file store never moves
+
+
+def test_tune_storage_defaults_to_the_sweep_folder_and_takes_uris(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = [f"sweep.storage.root={tmp_path}/store"]
+    spec = load_sweep(QUICK, root)
+    assert spec.tune_location == str(tmp_path / "store" / "quickstart" / "tune")
+    assert split_location(spec.tune_location) == (str(tmp_path / "store" / "quickstart"), "tune")
+    spec = load_sweep(QUICK, [*root, "sweep.storage.tune=s3://bucket/mrmp/qs/"])
+    assert spec.tune_location == "s3://bucket/mrmp/qs" and split_location(spec.tune_location) == (
+        "s3://bucket/mrmp",
+        "qs",
+    )
+    assert spec.dir == tmp_path / "store" / "quickstart"  # sweep.json and the sqlite stores stay local
+    spec = load_sweep(QUICK, [*root, "sweep.storage.tune=elsewhere/tune"])
+    assert spec.tune_location == str(tmp_path / "elsewhere" / "tune")
+
+
+@pytest.mark.parametrize(
+    ("cpu", "gpu", "nodes", "refused"),
+    [
+        (1, 0, [{"CPU": 2.0}], None),
+        (4, 0, [{"CPU": 2.0}, {"CPU": 2.0}], "sweep.resources.cpu"),  # CPUs of one node, not the sum
+        (1, 1, [{"CPU": 8.0}], "sweep.resources.gpu"),
+        (1, 0.25, [{"CPU": 0.0}, {"CPU": 4.0, "GPU": 1.0}], None),
+        (1, 2, [{"CPU": 4.0, "GPU": 1.0}, {"CPU": 4.0, "GPU": 1.0}], "sweep.resources.gpu"),
+        (8, 1, [{"CPU": 16.0}, {"CPU": 4.0, "GPU": 1.0}], "sweep.resources"),  # no node has both
+    ],
+)
+def test_a_request_no_node_can_place_is_refused(cpu, gpu, nodes, refused):
+    from mrmp.config import ConfigError
+    from mrmp.sweep.runner import check_resources
+
+    spec = load_sweep(QUICK, [f"sweep.resources.cpu={cpu}", f"sweep.resources.gpu={gpu}"])
+    if refused is None:
+        check_resources(spec, nodes, "the cluster")
+        return
+    with pytest.raises(ConfigError) as e:
+        check_resources(spec, nodes, "the cluster")
+    (issue,) = e.value.issues
+    assert issue.key == refused and "no node of the cluster has that many" in issue.message
+
+
+def test_address_help_names_host_port_and_ray_address(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "HOST:PORT" in text and "RAY_ADDRESS" in text and "ray://HOST:10001" in text
+
+
+def test_joining_a_cluster_warns_about_relative_storage(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    spec = load_sweep(QUICK)  # the default root, runs/sweeps, is relative
+    (warning,) = relative_storage_warnings(spec)
+    assert "sweep.storage.root 'runs/sweeps' is relative" in warning and str(tmp_path) in warning
+    assert not relative_storage_warnings(load_sweep(QUICK, [f"sweep.storage.root={tmp_path}"]))
+    assert main(["sweep", str(QUICK), "--dry-run"]) == 0  # a local sweep: no warning
+    assert "warning" not in capsys.readouterr().err
+    assert main(["sweep", str(QUICK), "--dry-run", "--address", "auto", "--set", "sweep.storage.tune=t"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "sweep.storage.root 'runs/sweeps' is relative" in err and "sweep.storage.tune 't' is relative" in err
+    )
