@@ -300,8 +300,8 @@ SWEEP_CASES = [
     SweepCase(
         "more-gpus-than-the-machine",
         None,
-        ["{f}: sweep.resources.gpu: 1 GPU per trial, but no node of this machine has that many"],
-        sets=("sweep.resources.gpu=1",),
+        ["{f}: sweep.resources.gpu: 64 GPU per trial, but no node of this machine has that many"],
+        sets=("sweep.resources.gpu=64",),
         validate=False,
     ),
     SweepCase(
@@ -369,17 +369,17 @@ def test_a_request_the_cluster_cannot_place_is_refused_after_joining_before_any_
     f = tmp_path / "sweep.yaml"
     f.write_text(GOOD_SWEEP)
     store = tmp_path / "store"
-    args = ["sweep", str(f), "--quiet", "--address", "auto", "--set", "sweep.resources.gpu=0.5"]
+    args = ["sweep", str(f), "--quiet", "--address", "auto", "--set", "sweep.resources.gpu=64"]
     code = main([*args, "--set", f"sweep.storage.root={store}"])
     err, out = _streams(capsys)
     _check(
         code,
         err,
         out,
-        ["{f}: sweep.resources.gpu: 0.5 GPU per trial, but no node of the Ray cluster at auto"],
+        ["{f}: sweep.resources.gpu: 64 GPU per trial, but no node of the Ray cluster at auto"],
         f=f,
     )
-    assert "nodes: 2 CPU, 0 GPU" in err and not store.exists()
+    assert "(nodes: 2 CPU, " in err and not store.exists()
     assert "warning" not in err  # an absolute root
     code = main([*args, "--set", "sweep.storage.root=store-relative", "--dry-run"])
     err, _ = _streams(capsys)

@@ -32,6 +32,8 @@ import yaml
 
 from mrmp.cli.main import main
 
+from .test_cluster_helpers import trial_runs
+
 ROOT = Path(__file__).parents[1]
 RATES = [0.0, 0.5, 0.9]
 
@@ -146,13 +148,7 @@ def driver_main() -> int:
 
 
 def mlflow_children(db: Path, experiment: str) -> list[Any]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{db}")
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        return []
-    return client.search_runs([exp.experiment_id], "tags.`mrmp.kind` = 'trial'", max_results=100)
+    return trial_runs(f"sqlite:///{db}", experiment)
 
 
 def loss_steps(db: Path, run_id: str) -> list[int]:
