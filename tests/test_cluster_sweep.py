@@ -31,7 +31,7 @@ TRIALS = 3
 def _kill_first_checkpointed_worker(
     cluster, workers, probes: Path, tune_dir: Path, stop: threading.Event, log: dict
 ) -> None:
-    """Kill the first worker node whose running trial has at least one checkpoint on disk.
+    """Kill the first worker node whose running trial has at least two checkpoints on disk.
 
     Only workers are candidates: a driver joins the head node when several nodes share its IP (Ray's
     `get_node_to_connect_for_driver`), and the tracking actor is pinned to the driver's node."""
@@ -42,7 +42,9 @@ def _kill_first_checkpointed_worker(
             if node is None or "end" in rec:
                 continue
             checkpoints = sorted((tune_dir / rec["trial_id"]).glob("checkpoint_*"))
-            if checkpoints:
+            # A checkpoint folder is on disk before Tune's controller has registered it with the trial; a
+            # second one means the first was reported and registered, so the retry must restore from it.
+            if len(checkpoints) >= 2:
                 log.update(
                     victim_node=rec["node_id"],
                     trial_id=rec["trial_id"],
