@@ -297,3 +297,24 @@ def prior_shaped_(w: Tensor, prior: Prior) -> None:
         out = torch.empty_like(flat)
         out[order] = (values * float(rms(flat))).to(flat.dtype).to(flat.device)
         w.copy_(out.reshape(w.shape))
+
+
+class WarmupSigmaSchedule:
+    """Mixin shared by the band-stop methods (SRMP/MRMP, TCMP): a dense warm-up of `params.warmup_epochs`,
+    then σ annealed from `params.sigma` to `params.sigma_end` (`params.sigma_schedule`) over the rest."""
+
+    _epoch: int = 0
+
+    @property
+    def pruning(self) -> bool:
+        """False during the dense warm-up."""
+        return self._epoch >= self.params.warmup_epochs  # type: ignore[attr-defined]
+
+    def sigma(self) -> float:
+        """The current band-stop steepness."""
+        p = self.params  # type: ignore[attr-defined]
+        span = max(1, self.epochs - p.warmup_epochs)  # type: ignore[attr-defined]
+        return sigma_at(p.sigma, p.sigma_end, p.sigma_schedule, (self._epoch - p.warmup_epochs) / span)
+
+    def end_epoch(self, epoch: int, total: int) -> None:
+        self._epoch = epoch

@@ -27,13 +27,13 @@ from .priors import (
     PRIORS,
     SIGMA_SCHEDULES,
     Prior,
+    WarmupSigmaSchedule,
     band_stop,
     bin_centers,
     edge_slopes,
     prior_kl,
     prior_shaped_,
     rms,
-    sigma_at,
     smoothed_log,
     soft_band_stop,
 )
@@ -102,7 +102,7 @@ class SRMPParams(BandStopParams):
     rate: float = field(default=0.9, metadata=spec(ge=0.0, lt=1.0, help="the pruning rate trained for"))
 
 
-class BandStopMethod(PruningMethod):
+class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
     """The band-stop + KL machinery shared by SRMP and MRMP; subclasses choose the rates each step trains."""
 
     nested = True
@@ -124,21 +124,6 @@ class BandStopMethod(PruningMethod):
                 if params.scope == "global":  # the flattened copy, back into the layers
                     for w, part in zip(ws, group.split([w.numel() for w in ws])):
                         w.copy_(part.view_as(w))
-
-    # --- schedule -------------------------------------------------------------------------------------------
-    @property
-    def pruning(self) -> bool:
-        """False during the dense warm-up."""
-        return self._epoch >= self.params.warmup_epochs
-
-    def sigma(self) -> float:
-        """The current band-stop steepness."""
-        p = self.params
-        span = max(1, self.epochs - p.warmup_epochs)
-        return sigma_at(p.sigma, p.sigma_end, p.sigma_schedule, (self._epoch - p.warmup_epochs) / span)
-
-    def end_epoch(self, epoch: int, total: int) -> None:
-        self._epoch = epoch
 
     # --- masks ----------------------------------------------------------------------------------------------
     def _groups(self, ws: Sequence[Tensor]) -> list[Tensor]:

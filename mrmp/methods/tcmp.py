@@ -28,7 +28,7 @@ from mrmp.config.validate import spec
 from mrmp.model import AttentionGCN, consistent_count, consistent_masks, hard_step, propagate
 
 from .base import PruningMethod, register, stable_argsort
-from .priors import SIGMA_SCHEDULES, band_stop, sigma_at, soft_band_stop
+from .priors import SIGMA_SCHEDULES, WarmupSigmaSchedule, band_stop, soft_band_stop
 
 SURROGATES = ("straight_through", "smooth")
 
@@ -152,7 +152,7 @@ def _straight_through(hard: Tensor, soft: Tensor) -> Tensor:
 
 
 @register
-class TCMP(PruningMethod):
+class TCMP(WarmupSigmaSchedule, PruningMethod):
     """TCMP (Sahbi, ICASSP 2024): magnitude pruning whose budget is met by accessible, co-accessible weights."""
 
     name = "tcmp"
@@ -166,19 +166,6 @@ class TCMP(PruningMethod):
         self._epoch = 0
         self._last: list[Tensor] | None = None  # the soft consistent masks of the last training forward
         self._k_hint: Tensor | None = None  # last step's kept count: warm start of the threshold search
-
-    # --- schedule -------------------------------------------------------------------------------------------
-    @property
-    def pruning(self) -> bool:
-        return self._epoch >= self.params.warmup_epochs
-
-    def sigma(self) -> float:
-        p = self.params
-        span = max(1, self.epochs - p.warmup_epochs)
-        return sigma_at(p.sigma, p.sigma_end, p.sigma_schedule, (self._epoch - p.warmup_epochs) / span)
-
-    def end_epoch(self, epoch: int, total: int) -> None:
-        self._epoch = epoch
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
         return [self.params.rate] if self.pruning else [None]
