@@ -52,12 +52,12 @@ def main() -> None:
             pruner = registry.create(method, pcfg, trainer.model, args.epochs, seed)
             curve = evaluate_curve(pruner, trainer.x_test, trainer.y_test, cfg.eval.rates)
             rates = [p.rate for p in curve]
-            acc.setdefault(name, []).append([p.accuracy for p in curve])
+            acc.setdefault(name, []).append([p.test_accuracy for p in curve])
             disc.setdefault(name, []).append([p.disconnected for p in curve])
             eff.setdefault(name, []).append([p.effective_rate for p in curve])
             print(
-                f"seed {seed} {name}: dense {curve[0].accuracy:.4f} @0.9 {curve[rates.index(0.9)].accuracy:.4f} "
-                f"@0.98 {curve[rates.index(0.98)].accuracy:.4f}",
+                f"seed {seed} {name}: dense {curve[0].test_accuracy:.4f} @0.9 {curve[rates.index(0.9)].test_accuracy:.4f} "
+                f"@0.98 {curve[rates.index(0.98)].test_accuracy:.4f}",
                 flush=True,
             )
     # the dense network is MP's rate-0 point (same training)

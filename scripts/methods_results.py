@@ -99,7 +99,7 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
                     "method": label,
                     **base,
                     "rate": round(p.rate, 4),
-                    "accuracy": round(p.accuracy, 6),
+                    "accuracy": round(p.test_accuracy, 6),
                     "observed_rate": round(p.observed_rate, 6),
                     "effective_rate": round(p.effective_rate, 6),
                     "disconnected": p.disconnected,

@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.nn.utils import prune
@@ -115,17 +116,18 @@ def test_run_writes_curve_summary_config_and_model(tmp_path):
     ]
     rows = list(csv.DictReader((tmp_path / "curve.csv").open()))
     assert tuple(rows[0].keys()) == CURVE_COLUMNS
-    assert [float(r["rate"]) for r in rows] == cfg.eval.rates
+    assert [float(r["rate"]) for r in rows] == [0.9]  # fine-tuned at 0.9: scored there only
     seen = {float(r["rate"]) for r in rows if r["seen"] == "1"}
     assert seen == {0.9}
     for r in rows:
         rate, obs, eff = float(r["rate"]), float(r["observed_rate"]), float(r["effective_rate"])
         assert abs(obs - rate) < 1e-3 and eff >= obs - 1e-9 and int(r["disconnected"]) >= 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    for key in ("dense_accuracy", "params", "wall_time_s", "device", "accuracy_at_target", "split_hash"):
+    for key in ("params", "wall_time_s", "device", "val_accuracy_at_target", "sizes", "split_hash"):
         assert key in summary
     assert summary["params"]["prunable"] < summary["params"]["total"]
-    assert summary["accuracy_at_target"] == pytest.approx(result.curve[cfg.eval.rates.index(0.9)].accuracy)
+    assert summary["test_accuracy_at_target"] == pytest.approx(result.curve[0].test_accuracy)
+    assert summary["val_accuracy_at_target"] == pytest.approx(result.curve[0].val_accuracy)
     # save -> load -> same curve
     again = load_run(tmp_path, data).evaluate()
     assert [p.row() for p in again] == [p.row() for p in result.curve]
@@ -143,3 +145,64 @@ def test_core_never_imports_ray_mlflow_or_optuna():
     for sub in ("config", "data", "model", "methods", "train"):
         for f in (core / sub).rglob("*.py"):
             assert not pattern.search(f.read_text()), f
+
+
+def test_validation_split_is_stratified_seeded_disjoint_and_in_the_hash():
+    from mrmp.config import DataConfig
+    from mrmp.train import prepare_data
+    from mrmp.train.data import stratified_holdout
+
+    labels = np.repeat(np.arange(4), [10, 20, 2, 1])
+    held = stratified_holdout(labels, 0.2, seed=3)
+    counts = np.bincount(labels[held], minlength=4)
+    assert counts.tolist() == [2, 4, 1, 0]  # round(0.2·n) per class, ≥ 1 of a pair, never a whole class
+    assert np.array_equal(held, stratified_holdout(labels, 0.2, seed=3))
+    assert not np.array_equal(held, stratified_holdout(labels, 0.2, seed=4))
+
+    d = prepare_data(DataConfig(name="synthetic-sbu", fold=2))
+    full = prepare_data(DataConfig(name="synthetic-sbu", fold=2, val_fraction=0.0))
+    assert len(d.y_val) + len(d.y_train) == len(full.y_train) and not full.has_val
+    rows = {x.tobytes() for x in d.x_train}
+    assert not rows & {x.tobytes() for x in d.x_val} and not rows & {x.tobytes() for x in d.x_test}
+    assert np.array_equal(np.bincount(d.y_val), np.round(0.2 * np.bincount(full.y_train)).astype(int))
+    other = prepare_data(DataConfig(name="synthetic-sbu", fold=2, val_seed=1))
+    assert other.split_hash() != d.split_hash() and len(other.y_val) == len(d.y_val)
+
+
+def test_curve_scores_validation_and_test_apart():
+    data = toy_data()
+    result = run(cfg_for("method.name=mp", "train.epochs=5", "eval.rates=[0.0, 0.5, 0.9]"), data)
+    trainer = result.trainer
+    logits = trainer.model(trainer.x_val)
+    val0 = float((logits.argmax(-1) == trainer.y_val).float().mean())
+    test0 = float((trainer.model(trainer.x_test).argmax(-1) == trainer.y_test).float().mean())
+    assert result.curve[0].val_accuracy == pytest.approx(val0)
+    assert result.curve[0].test_accuracy == pytest.approx(test0)
+    no_val = run(cfg_for("train.epochs=2"), toy_data(n_val=0))
+    assert no_val.curve[0].val_accuracy is None and no_val.summary["val_dense_accuracy"] is None
+
+
+def test_fit_until_epoch_continues_exactly_where_it_stopped():
+    data = toy_data()
+    cfg = cfg_for("method.name=srmp", "train.epochs=12", "train.batch_size=32")
+    whole = Trainer(cfg, data)
+    whole.fit()
+    stepped = Trainer(cfg, data)
+    for until in (5, 5, 9, 100):
+        stepped.fit(until_epoch=until)
+        assert stepped.epoch == min(until, 12)
+    assert stepped.done and [h["loss"] for h in stepped.history] == [h["loss"] for h in whole.history]
+    for a, b in zip(stepped.model.parameters(), whole.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_a_nonfinite_loss_stops_training_and_says_at_which_epoch(tmp_path):
+    data = toy_data()
+    bad = data.x_train.copy()
+    bad[0, 0, 0] = np.nan
+    import dataclasses
+
+    result = run(cfg_for("train.epochs=10"), dataclasses.replace(data, x_train=bad), out_dir=tmp_path / "out")
+    assert result.trainer.diverged.startswith("non-finite loss at epoch 1 (loss nan")
+    assert result.trainer.epoch == 1 and result.trainer.done and not result.trainer.history
+    assert not (tmp_path / "out").exists()  # nothing written for a diverged network

@@ -59,8 +59,8 @@ def test_masks_nested_across_all_rates_from_one_set_of_weights():
     assert seen == set(default_seen_rates())
     assert any(not p.seen for p in result.curve)  # unseen rates come from the same weights
     assert (
-        result.summary["mean_seen_accuracy"] is not None
-        and result.summary["mean_unseen_accuracy"] is not None
+        result.summary["val_mean_seen_accuracy"] is not None
+        and result.summary["val_mean_unseen_accuracy"] is not None
     )
 
 

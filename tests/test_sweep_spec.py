@@ -195,7 +195,7 @@ def test_missing_data_exits_2_before_anything_starts(tmp_path, capsys, monkeypat
 
 
 def _pts(*rows):
-    return [CurvePoint(r, a, r, r, 0, s) for r, a, s in rows]
+    return [CurvePoint(r, a, a, r, r, 0, s) for r, a, s in rows]
 
 
 def test_curve_metrics():
@@ -208,4 +208,4 @@ def test_curve_metrics():
     assert metric_value("acc@0.7", c) == pytest.approx(0.6) and metric_value("acc@target", c, 0.9) == 0.4
     assert curve_metrics(_pts((0.0, 0.9, 1)))["auc"] is None  # the dense method has no pruned rate
     both = mean_curve([c, _pts((0.0, 0.7, 1), (0.5, 0.6, 1), (0.7, 0.4, 0), (0.9, 0.2, 1))])
-    assert [p.accuracy for p in both] == pytest.approx([0.8, 0.7, 0.5, 0.3])
+    assert [p.val_accuracy for p in both] == pytest.approx([0.8, 0.7, 0.5, 0.3])

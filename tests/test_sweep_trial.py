@@ -98,9 +98,9 @@ def test_completed_trial_equals_one_straight_run(setup):
     acc = tracker.metric_history(child.run_id, "acc")
     seen = tracker.metric_history(child.run_id, "acc_seen")
     unseen = tracker.metric_history(child.run_id, "acc_unseen")
-    assert sorted(acc) == sorted(seen + unseen) and [s for s, _ in acc] == [0, 500, 700, 900]
+    assert sorted(acc) == sorted(seen + unseen) and [s for s, _ in acc] == [700]  # fine-tuned: scored there
     assert [s for s, _ in seen] == [700]  # MP fine-tuned at 0.7: the rate it saw
-    assert [a for _, a in acc] == [p.accuracy for p in ref.curve]
+    assert [a for _, a in acc] == [p.test_accuracy for p in ref.curve]
     exported = config_from_dict(yaml.safe_load(tracker.read_artifact(child.run_id, "config.yaml")))
     assert exported.hash() == ref.config.hash()
     assert tracker.read_artifact(child.run_id, "curve.png")[:4] == b"\x89PNG"
@@ -174,7 +174,9 @@ def test_seed_repeats_train_in_lockstep_and_report_the_mean(setup):
     )
     summary = json.loads(tracker.read_artifact(child.run_id, "summary.json"))
     assert [r["overrides"] for r in summary["repeats"]] == [{"train.seed": 0}, {"train.seed": 1}]
-    assert tracker.read_artifact(child.run_id, "repeats/curve_1.csv").startswith(b"rate,accuracy")
+    assert tracker.read_artifact(child.run_id, "repeats/curve_1.csv").startswith(
+        b"rate,val_accuracy,test_accuracy"
+    )
 
 
 # --- faults (docs/reliability.md) ------------------------------------------------------------------------------

@@ -10,7 +10,10 @@ from mrmp.tracking import FAILED, FINISHED, KILLED, RUNNING, TAG_KEY, TrackerSpe
 from mrmp.tracking.mlflow_backend import local_store
 from mrmp.train import CurvePoint
 
-CURVE = [CurvePoint(r, 1.0 - r / 2, r, r, 0, int(r in (0.0, 0.5, 0.9))) for r in (0.0, 0.5, 0.6, 0.9, 0.95)]
+CURVE = [
+    CurvePoint(r, 1.0 - r / 2, 1.0 - r / 2, r, r, 0, int(r in (0.0, 0.5, 0.9)))
+    for r in (0.0, 0.5, 0.6, 0.9, 0.95)
+]
 
 
 def make_spec(kind: str, tmp_path) -> TrackerSpec:
@@ -84,7 +87,9 @@ def _trial(tracker, parent: str, i: int) -> tuple[float, float, float]:
         tracker.log_series(run_id, [(f"m{k}", i + step / 100, step) for k in range(METRICS)])
         if step % 10 == 0:
             tracker.flush()  # as at a checkpoint
-    curve = [CurvePoint(r / 100, 0.5, r / 100, r / 100, 0, int(r % 10 == 0)) for r in [0, *range(50, 100)]]
+    curve = [
+        CurvePoint(r / 100, 0.5, 0.5, r / 100, r / 100, 0, int(r % 10 == 0)) for r in [0, *range(50, 100)]
+    ]
     tracker.log_curve(run_id, curve)
     tracker.log_artifact(run_id, "config.yaml", f"trial: {i}\n")
     tracker.end(run_id, FINISHED)

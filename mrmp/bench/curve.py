@@ -47,7 +47,7 @@ def curve_ratios(
     reference = trainers[methods[0]]
     fns = {"dense": lambda: dense_accuracy(reference)}
     for m, t in trainers.items():
-        fns[m] = lambda t=t: evaluate_curve(t.method, t.x_test, t.y_test, CURVE_RATES)
+        fns[m] = lambda t=t: evaluate_curve(t.method, CURVE_RATES, (t.x_test, t.y_test))
     times = interleaved(fns, rounds, 1, 1)
     return {
         "ratios": {m: median_ratio(times, m, "dense") for m in methods},

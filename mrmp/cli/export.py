@@ -33,10 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mrmp.config import ConfigError, Issue
     from mrmp.sweep.export import export_best
     from mrmp.sweep.results import open_sweep
     from mrmp.sweep.runner import apply_env_defaults
+    from mrmp.validation import ConfigError, Issue
 
     apply_env_defaults()
     from mrmp.sweep.spec import metric_problem

@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mrmp.config import ConfigError
     from mrmp.data.errors import DataError
+    from mrmp.validation import ConfigError
 
     args = build_parser().parse_args(argv)
     try:

@@ -118,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
         print(describe(spec))
         return 0
     apply_env_defaults(local=args.address is None)  # before Ray is imported
-    from mrmp.config import ConfigError, Issue
     from mrmp.data.errors import DataError
     from mrmp.sweep.runner import run_sweep
+    from mrmp.validation import ConfigError, Issue
 
     try:
         outcome = run_sweep(spec, resume=args.resume, address=args.address, verbose=0 if args.quiet else 1)

@@ -53,23 +53,27 @@ def run(args: argparse.Namespace) -> int:
             )
 
     print(
-        f"mrmp train: {cfg.method.name} on {cfg.data.name} fold {cfg.data.fold} "
-        f"(train {len(data.y_train)}, test {len(data.y_test)}), preset {cfg.model.preset}",
+        f"mrmp train: {cfg.method.name} on {cfg.data.name} fold {cfg.data.fold} (train {len(data.y_train)}, "
+        f"validation {len(data.y_val)}, test {len(data.y_test)}), preset {cfg.model.preset}",
         flush=True,
     )
     result = train_run(cfg, data, out_dir=args.out, callback=progress)
     s = result.summary
+    if result.trainer.diverged:
+        print(f"error: training diverged: {result.trainer.diverged}; nothing written", file=sys.stderr)
+        return 1
     if not args.quiet:
         print("parameters per layer:")
         for row in s["params"]["layers"]:
             flag = "prunable" if row["prunable"] else ""
             print(f"  {row['name']:<20} {str(tuple(row['shape'])):<14} {row['params']:>9,} {flag}")
         print(f"  {'total':<20} {'':<14} {s['params']['total']:>9,} ({s['params']['prunable']:,} prunable)")
-    print("rate   accuracy  observed  effective  disconnected  seen")
+    print("rate   val_acc  test_acc  observed  effective  disconnected  seen")
     for p in result.curve:
         if p.rate == 0 or p.seen or round(p.rate * 100) % 10 == 0 or p.rate >= 0.95:
+            val = "      -" if p.val_accuracy is None else f"{p.val_accuracy:7.4f}"
             print(
-                f"{p.rate:4.2f}   {p.accuracy:8.4f}  {p.observed_rate:8.4f}  {p.effective_rate:9.4f}  "
+                f"{p.rate:4.2f}   {val}  {p.test_accuracy:8.4f}  {p.observed_rate:8.4f}  {p.effective_rate:9.4f}  "
                 f"{p.disconnected:12d}  {p.seen}"
             )
     print(f"wall time {s['wall_time_s']:.1f} s on {s['device']}; outputs in {args.out}/", file=sys.stdout)

@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _only_sweep() -> str:
-    from mrmp.config import ConfigError, Issue
     from mrmp.sweep.results import DEFAULT_ROOT, STATE_FILE
+    from mrmp.validation import ConfigError, Issue
 
     found = sorted(p.parent.name for p in Path(DEFAULT_ROOT).glob(f"*/{STATE_FILE}"))
     if len(found) == 1:
@@ -51,8 +51,8 @@ def ui_command(uri: str, host: str, port: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mrmp.config import ConfigError, Issue
     from mrmp.sweep.results import open_sweep
+    from mrmp.validation import ConfigError, Issue
 
     state = open_sweep(args.sweep or _only_sweep())
     tracking = state.tracking

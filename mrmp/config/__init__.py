@@ -1,9 +1,9 @@
 """Typed configs, YAML loading with line numbers, dotted overrides; errors gathered at once."""
 
-from .errors import ConfigError, Issue
-from .loading import apply_overrides, config_from_dict, dump_config, load_config, parse_overrides, read_yaml
+from mrmp.validation import ConfigError, Issue, Reporter, apply_overrides, parse_overrides, read_yaml, spec
+
+from .loading import config_from_dict, dump_config, load_config
 from .schema import DataConfig, EvalConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig, default_rates
-from .validate import Reporter, spec
 
 __all__ = [
     "ConfigError",

@@ -12,7 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .validate import Reporter, build, spec
+from mrmp.data.registry import DATASETS, dataset_names
+from mrmp.methods import registry
+from mrmp.validation import Reporter, build, spec, suggest
 
 
 def default_rates() -> list[float]:
@@ -20,16 +22,22 @@ def default_rates() -> list[float]:
     return [0.0] + [round(0.5 + i / 100, 2) for i in range(50)]
 
 
-def _dataset_names() -> list[str]:
-    return ["synthetic-sbu", "synthetic-fpha", "sbu", "fpha"]
-
-
 @dataclass
 class DataConfig:
-    name: str = field(default="synthetic-sbu", metadata=spec(choices=_dataset_names, help="dataset"))
+    name: str = field(default="synthetic-sbu", metadata=spec(choices=dataset_names, help="dataset"))
     root: str | None = field(default=None, metadata=spec(help="dataset directory (required for sbu/fpha)"))
     fold: int = field(default=1, metadata=spec(ge=1, le=5, help="SBU fold 1..5 held out; FPHA: 1 (official)"))
     seed: int = field(default=0, metadata=spec(help="synthetic generator seed"))
+    val_fraction: float = field(
+        default=0.2,
+        metadata=spec(
+            ge=0.0,
+            lt=1.0,
+            help="share of each class of the training split held out for validation, where sweeps select; "
+            "0 = none (test only, nothing to select on)",
+        ),
+    )
+    val_seed: int = field(default=0, metadata=spec(help="seed of the validation draw (stratified by class)"))
     chunks: int = field(default=4, metadata=spec(ge=1, le=64, help="temporal chunks per trajectory"))
     center: bool = field(default=True, metadata=spec(help="subtract the first frame's reference joint"))
     scale: bool | None = field(
@@ -122,16 +130,12 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eva
 
 def build_run_config(raw: Any, rep: Reporter) -> RunConfig:
     """Validate a raw mapping into a RunConfig; every problem goes to `rep`."""
-    from mrmp.methods import registry  # methods own their Params; imported late to keep config light
-
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         rep.add("", f"the top level must be a mapping of sections, got {type(raw).__name__}")
         raw = {}
     known = [*SECTIONS, "method"]
-    from .validate import suggest
-
     for key in raw:
         if key not in known:
             rep.add(str(key), f"unknown section{suggest(str(key), known)}; sections: {', '.join(known)}")
@@ -165,7 +169,14 @@ def _cross_checks(cfg: RunConfig, rep: Reporter) -> None:
         rep.add("eval.rates", "must list at least one rate")
     elif any(b <= a for a, b in zip(rates, rates[1:])):
         rep.add("eval.rates", "must be strictly increasing")
-    if cfg.data.name in ("sbu", "fpha") and not cfg.data.root:
+    entry = DATASETS.get(cfg.data.name)
+    if entry is None:
+        return  # already reported as an unknown dataset
+    if entry.needs_root and not cfg.data.root:
         rep.add("data.root", f"is required for data.name={cfg.data.name} (the dataset directory)")
-    if cfg.data.name in ("fpha", "synthetic-fpha") and cfg.data.fold != 1:
-        rep.add("data.fold", "FPHA has one official split: use fold 1")
+    if cfg.data.fold > entry.folds:
+        rep.add(
+            "data.fold",
+            f"{cfg.data.name} has {entry.folds} fold{'s' if entry.folds > 1 else ''} ({entry.protocol}): "
+            f"use {'1' if entry.folds == 1 else f'1..{entry.folds}'}",
+        )

@@ -67,9 +67,19 @@ class PruningMethod:
         """Schedules (e.g. annealing σ)."""
 
     # --- evaluation -----------------------------------------------------------------------------------------
+    @classmethod
+    def trained_rates(cls, params: Any) -> tuple[float, ...] | None:
+        """The rates a network of this method is trained for, the only ones it is scored at: a tuple for a
+        single-rate method (SRMP, TCMP, MP with fine-tuning; the dense network: rate 0), or None for one network
+        read at any rate without retraining (MRMP, MP without fine-tuning, random). Known from the config alone,
+        so a sweep can refuse an objective a method cannot be scored on before anything runs."""
+        return None
+
     def curve_rates(self, rates: Sequence[float]) -> list[float]:
-        """The evaluation grid this method reports (all of it, unless it only has a dense network)."""
-        return list(rates)
+        """The rates this method's curve is scored at: `rates` (the evaluation grid) for a method read at any
+        rate, else exactly its trained rates."""
+        trained = self.trained_rates(self.params)
+        return list(rates) if trained is None else list(trained)
 
     def eval_masks(self, rate: float) -> list[Tensor]:
         """Hard 0/1 masks at `rate` (rate 0 keeps everything)."""

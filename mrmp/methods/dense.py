@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .base import PruningMethod, register
 
@@ -18,5 +18,6 @@ class Dense(PruningMethod):
     name = "dense"
     Params = DenseParams
 
-    def curve_rates(self, rates: Sequence[float]) -> list[float]:
-        return [0.0]
+    @classmethod
+    def trained_rates(cls, params: Any) -> tuple[float, ...]:
+        return (0.0,)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mrmp.config.validate import spec
+from mrmp.validation import spec
 
 from .base import Phase, PruningMethod, rank_keep_masks, register
 
@@ -63,6 +63,11 @@ class MagnitudePruning(PruningMethod):
     def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
         scores = [w.detach().abs() for w in self.model.prunable_weights()]
         return rank_keep_masks(scores, rates, self.params.layerwise)
+
+    @classmethod
+    def trained_rates(cls, params: MPParams) -> tuple[float, ...] | None:
+        """Fine-tuned at `rate`: a single-rate network; without fine-tuning, the dense network read at any rate."""
+        return (params.rate,) if params.finetune_epochs > 0 else None
 
     def seen_rates(self) -> list[float]:
         return [self.params.rate] if self.params.finetune_epochs > 0 else [0.0]

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from mrmp.config.validate import spec
 from mrmp.model import AttentionGCN
+from mrmp.validation import spec
 
 from .base import register
 from .srmp import BandStopMethod, BandStopParams

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mrmp.config.validate import spec
+from mrmp.validation import spec
 
 from .base import PruningMethod, rank_keep_masks, register
 

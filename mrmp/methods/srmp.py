@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mrmp.config.validate import spec
 from mrmp.model import AttentionGCN
+from mrmp.validation import spec
 
 from .base import PruningMethod, register
 from .priors import (
@@ -260,6 +260,10 @@ class SRMP(BandStopMethod):
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
         return [self.params.rate] if self.pruning else [None]
+
+    @classmethod
+    def trained_rates(cls, params: Any) -> tuple[float, ...]:
+        return (params.rate,)
 
     def seen_rates(self) -> list[float]:
         return [self.params.rate]

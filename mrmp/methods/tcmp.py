@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mrmp.config.validate import spec
 from mrmp.model import AttentionGCN, consistent_count, consistent_masks, hard_step, propagate
+from mrmp.validation import spec
 
 from .base import PruningMethod, register, stable_argsort
 from .priors import SIGMA_SCHEDULES, WarmupSigmaSchedule, band_stop, soft_band_stop
@@ -169,6 +169,10 @@ class TCMP(WarmupSigmaSchedule, PruningMethod):
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
         return [self.params.rate] if self.pruning else [None]
+
+    @classmethod
+    def trained_rates(cls, params: Any) -> tuple[float, ...]:
+        return (params.rate,)
 
     def seen_rates(self) -> list[float]:
         return [self.params.rate]

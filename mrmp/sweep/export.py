@@ -196,7 +196,7 @@ def build_report(state: SweepState, out: str | Path) -> Path:
         cells += [", ".join(f"{x:g}" for x in seen) or "–", epochs]
         lines.append("| " + " | ".join(cells) + " |")
         for p in c:
-            w.writerow([m, r.name, r.run_id, f"{p.rate:.4f}", f"{p.accuracy:.6f}", p.seen])
+            w.writerow([m, r.name, r.run_id, f"{p.rate:.4f}", f"{p.test_accuracy:.6f}", p.seen])
     if not best:
         lines.append("| (no completed trial) |" + " |" * (len(head) - 1))
     lines += [

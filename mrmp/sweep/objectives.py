@@ -29,7 +29,7 @@ def _at(points: Sequence[Any], rate: float | None) -> float | None:
         return None
     for p in points:
         if abs(p.rate - rate) < 1e-9:
-            return float(p.accuracy)
+            return float(p.val_accuracy)
     return None
 
 
@@ -42,19 +42,19 @@ def auc(points: Sequence[Any]) -> float | None:
     if not pts:
         return None
     if len(pts) == 1:
-        return float(pts[0].accuracy)
-    area = sum((b.rate - a.rate) * (a.accuracy + b.accuracy) / 2 for a, b in zip(pts, pts[1:]))
+        return float(pts[0].val_accuracy)
+    area = sum((b.rate - a.rate) * (a.val_accuracy + b.val_accuracy) / 2 for a, b in zip(pts, pts[1:]))
     return area / (pts[-1].rate - pts[0].rate)
 
 
 def curve_metrics(points: Sequence[Any], target_rate: float | None = None) -> dict[str, float | None]:
     """Every named score of a curve (keys as in MLflow: `acc_at_target`, not `acc@target`)."""
     pruned = [p for p in points if p.rate > 0]
-    seen = [float(p.accuracy) for p in pruned if p.seen]
-    unseen = [float(p.accuracy) for p in pruned if not p.seen]
+    seen = [float(p.val_accuracy) for p in pruned if p.seen]
+    unseen = [float(p.val_accuracy) for p in pruned if not p.seen]
     return {
         "auc": auc(points),
-        "mean": _mean([float(p.accuracy) for p in pruned]),
+        "mean": _mean([float(p.val_accuracy) for p in pruned]),
         "mean_seen": _mean(seen),
         "mean_unseen": _mean(unseen),
         "worst_unseen": min(unseen) if unseen else None,
@@ -80,6 +80,10 @@ def mean_curve(curves: Sequence[Sequence[Any]]) -> list[Any]:
     by_rate = [{round(p.rate, 9): p for p in c} for c in curves]
     common = [r for r in by_rate[0] if all(r in c for c in by_rate[1:])]
     return [
-        replace(by_rate[0][r], accuracy=sum(float(c[r].accuracy) for c in by_rate) / len(by_rate))
+        replace(
+            by_rate[0][r],
+            val_accuracy=sum(float(c[r].val_accuracy) for c in by_rate) / len(by_rate),
+            test_accuracy=sum(float(c[r].test_accuracy) for c in by_rate) / len(by_rate),
+        )
         for r in common
     ]

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mrmp.config import ConfigError, Issue
 from mrmp.tracking import FINISHED, RunRecord, Tracker, TrackerSpec
 from mrmp.train import CurvePoint
+from mrmp.validation import ConfigError, Issue
 
 from .spec import Objective
 
@@ -135,7 +135,8 @@ def parse_curve(text: str) -> list[CurvePoint]:
     return [
         CurvePoint(
             rate=float(row["rate"]),
-            accuracy=float(row["accuracy"]),
+            val_accuracy=float(row["val_accuracy"]) if row["val_accuracy"] else None,
+            test_accuracy=float(row["test_accuracy"]),
             observed_rate=float(row["observed_rate"]),
             effective_rate=float(row["effective_rate"]),
             disconnected=int(row["disconnected"]),

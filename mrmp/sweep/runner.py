@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mrmp.config import ConfigError, Issue
 from mrmp.tracking import FAILED, FINISHED, KILLED, RUNNING, TAG_KEY, TAG_KIND, Tracker
+from mrmp.validation import ConfigError, Issue
 
 from .results import SweepState, best_per_method, outcome_counts, read_state, trials
 from .spec import SweepSpec

@@ -30,8 +30,8 @@ from mrmp.config import (
     read_yaml,
     spec,
 )
-from mrmp.config.validate import build, suggest
 from mrmp.tracking import BACKENDS, TrackerSpec
+from mrmp.validation import build, suggest
 
 from .cluster import check_gpu, is_uri, split_location, storage_uri
 

@@ -85,7 +85,8 @@ class TrialContext:
 
         data = ray.get(value)  # zero-copy, read-only arrays: copy them (kB to MB) so torch may own them
         arrays = {
-            k: np.array(getattr(data, k)) for k in ("x_train", "y_train", "x_test", "y_test", "adjacency")
+            k: np.array(getattr(data, k))
+            for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "adjacency")
         }
         return dataclasses.replace(data, **arrays)
 
@@ -144,6 +145,8 @@ class _Repeat:
             result = run(self.cfg, self.data, callback=on_epoch, resume_state=self.state)
         except _Pause:
             return rows
+        if result.trainer.diverged:
+            raise NonFiniteLoss(result.trainer.diverged)
         self.curve, self.summary = result.curve, result.summary
         self.epoch, self.done, self.state = result.trainer.epoch, True, None
         return rows

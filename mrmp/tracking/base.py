@@ -151,8 +151,8 @@ class Tracker(abc.ABC):
         series = []
         for p in points:
             step = rate_step(p.rate)
-            series.append(("acc", float(p.accuracy), step))
-            series.append(("acc_seen" if p.seen else "acc_unseen", float(p.accuracy), step))
+            series.append(("acc", float(p.test_accuracy), step))
+            series.append(("acc_seen" if p.seen else "acc_unseen", float(p.test_accuracy), step))
         self.log_series(run_id, series)
         self.log_artifact(run_id, "curve.csv", curve_csv(list(points)))
         from .plots import curves_png

@@ -22,14 +22,16 @@ def curves_png(curves: Mapping[str, Sequence[Any]], title: str = "") -> bytes:
         color = f"C{i % 10}"
         dense = [p for p in points if p.rate == 0]
         if dense:  # the unpruned network: a dotted level, not a point joined to the pruned range
-            ax.axhline(dense[0].accuracy, color=color, ls=":", lw=1)
+            ax.axhline(dense[0].test_accuracy, color=color, ls=":", lw=1)
         if not pts:
             continue
-        ax.plot([p.rate for p in pts], [p.accuracy for p in pts], "-", color=color, lw=1.4, label=label)
+        ax.plot([p.rate for p in pts], [p.test_accuracy for p in pts], "-", color=color, lw=1.4, label=label)
         seen = [p for p in pts if p.seen]
         unseen = [p for p in pts if not p.seen]
-        ax.plot([p.rate for p in unseen], [p.accuracy for p in unseen], "o", color=color, ms=2.5, mfc="none")
-        ax.plot([p.rate for p in seen], [p.accuracy for p in seen], "o", color=color, ms=5)
+        ax.plot(
+            [p.rate for p in unseen], [p.test_accuracy for p in unseen], "o", color=color, ms=2.5, mfc="none"
+        )
+        ax.plot([p.rate for p in seen], [p.test_accuracy for p in seen], "o", color=color, ms=5)
     ax.set_xlabel("pruning rate (filled markers: rates seen in training; dotted: accuracy at rate 0)")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.02)

@@ -1,6 +1,8 @@
-"""Accuracy at a grid of pruning rates, with the integrity report of every rate's mask.
+"""Accuracy at a grid of pruning rates on the validation and test splits, with the integrity report of every
+rate's mask.
 
-Rates are evaluated in batches on a leading mask dimension: one forward pass serves many rates.
+Rates are evaluated in batches on a leading mask dimension, and validation and test clips in one batch: one
+forward pass serves many rates and both splits.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from torch import Tensor
 from mrmp.methods import PruningMethod
 from mrmp.model import integrity
 
-CURVE_COLUMNS = ("rate", "accuracy", "observed_rate", "effective_rate", "disconnected", "seen")
+CURVE_COLUMNS = (
+    "rate",
+    "val_accuracy",
+    "test_accuracy",
+    "observed_rate",
+    "effective_rate",
+    "disconnected",
+    "seen",
+)
 # Rates per batched forward on a CPU: as many as keep one chunk's attention scores (rates x samples x heads x
 # V x V floats) near this size (2 MB: cache-resident; bigger stacks were slower per rate, measured), within the
 # caller's memory cap (`max_elements`, the only limit on other devices).
@@ -23,8 +33,11 @@ CHUNK_ELEMENTS = 1 << 19
 
 @dataclass
 class CurvePoint:
+    """One rate of a curve. `val_accuracy` is None when the run has no validation split."""
+
     rate: float
-    accuracy: float
+    val_accuracy: float | None
+    test_accuracy: float
     observed_rate: float
     effective_rate: float
     disconnected: int
@@ -43,13 +56,17 @@ def _is_seen(rate: float, seen: Sequence[float]) -> int:
 @torch.no_grad()
 def evaluate_curve(
     method: PruningMethod,
-    x: Tensor,
-    y: Tensor,
     rates: Sequence[float],
+    test: tuple[Tensor, Tensor],
+    val: tuple[Tensor, Tensor] | None = None,
     max_elements: int = 1 << 24,
 ) -> list[CurvePoint]:
-    """Accuracy, observed/effective rate and disconnected count of `method`'s model at each rate."""
+    """Validation and test accuracy, observed/effective rate and disconnected count of `method`'s model at each
+    of the rates it is scored at (`method.curve_rates(rates)`)."""
     model = method.model
+    n_val = 0 if val is None else int(val[1].shape[0])
+    x = test[0] if not n_val else torch.cat([val[0], test[0]])
+    y = test[1] if not n_val else torch.cat([val[1], test[1]])
     was_training = model.training
     model.eval()
     rates = method.curve_rates(rates)
@@ -65,13 +82,16 @@ def evaluate_curve(
         part = list(rates[start : start + chunk])
         masks = method.eval_masks_batch(part)
         logits = model(x, masks, shared=shared)  # (R, B, classes)
-        acc = (logits.argmax(-1) == y).float().mean(-1)
+        hit = (logits.argmax(-1) == y).float()  # (R, N_val + N_test)
+        val_acc = hit[:, :n_val].mean(-1) if n_val else None
+        test_acc = hit[:, n_val:].mean(-1)
         rep = integrity(masks, method.in_repeats)
         for i, r in enumerate(part):
             points.append(
                 CurvePoint(
                     rate=float(r),
-                    accuracy=float(acc[i]),
+                    val_accuracy=float(val_acc[i]) if val_acc is not None else None,
+                    test_accuracy=float(test_acc[i]),
                     observed_rate=float(rep.observed_rate[i]),
                     effective_rate=float(rep.effective_rate[i]),
                     disconnected=int(rep.disconnected[i]),

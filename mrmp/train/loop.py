@@ -3,11 +3,16 @@
 Deterministic for a seed (one torch seed for the initialisation, one CPU generator for batches and rate
 sampling). When the batch size is 0 or covers the training set, every epoch is one full-batch step on tensors
 that stay on the device (the fast path: no loader, no copies).
+
+A `Trainer` is long-lived: `fit(until_epoch=E)` trains to epoch E and returns, and the next call continues from
+there, with nothing rebuilt (a sweep trial advances its trainers from one report to the next this way). A loss
+that turns NaN or infinite stops training: `diverged` says at which epoch, and `fit` trains no further.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,9 +77,12 @@ class Trainer:
         dev = self.device
         self.x_train = torch.as_tensor(data.x_train, device=dev)
         self.y_train = torch.as_tensor(data.y_train, device=dev)
+        self.x_val = torch.as_tensor(data.x_val, device=dev)
+        self.y_val = torch.as_tensor(data.y_val, device=dev)
         self.x_test = torch.as_tensor(data.x_test, device=dev)
         self.y_test = torch.as_tensor(data.y_test, device=dev)
         self.epoch = 0  # epochs done, over all phases
+        self.diverged: str | None = None  # why training stopped early (a non-finite loss), else None
         self.history: list[dict[str, float]] = []
         self.optimizer: torch.optim.Optimizer | None = None
         self._phase_index = -1
@@ -84,6 +92,11 @@ class Trainer:
     @property
     def total_epochs(self) -> int:
         return sum(p.epochs for p in self.method.phases())
+
+    @property
+    def done(self) -> bool:
+        """Trained to the end, or stopped by a non-finite loss."""
+        return self.diverged is not None or self.epoch >= self.total_epochs
 
     # --- checkpoint state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -101,6 +114,7 @@ class Trainer:
                 "lr": self._lr,
                 "last_loss": self._last_loss,
                 "history": self.history,
+                "diverged": self.diverged,
             }
         )
 
@@ -112,6 +126,7 @@ class Trainer:
         self._lr = float(state["lr"])
         self._last_loss = float(state["last_loss"])
         self.history = list(state["history"])
+        self.diverged = state.get("diverged")
         self._phase_index = int(state["phase_index"])
         if self._phase_index >= 0:
             self._start_phase(self.method.phases()[self._phase_index])
@@ -174,23 +189,34 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = self._lr
 
-    def fit(self, callback: Callable[[EpochEvent], None] | None = None) -> None:
-        """Train every phase to its end, continuing from the loaded state if any."""
+    def fit(
+        self, callback: Callable[[EpochEvent], None] | None = None, until_epoch: int | None = None
+    ) -> None:
+        """Train to epoch `until_epoch` (default: the end of the last phase), continuing from where the trainer
+        stands (a loaded state, or an earlier `fit`). Stops early, setting `diverged`, on a non-finite loss."""
         phases = self.method.phases()
         total = self.total_epochs
+        stop = total if until_epoch is None else min(until_epoch, total)
         done_before = 0
         for index, phase in enumerate(phases):
             end = done_before + phase.epochs
             if self.epoch >= end:
                 done_before = end
                 continue
+            if self.diverged is not None or self.epoch >= stop:
+                return
             if index != self._phase_index:
                 self._phase_index = index
                 self._start_phase(phase)
-            while self.epoch < end:
+            while self.epoch < min(end, stop):
                 t0 = time.perf_counter()
                 metrics = self.train_epoch()
                 self.epoch += 1
+                bad = [k for k in ("loss", "regularizer") if not math.isfinite(metrics[k])]
+                if bad:
+                    values = ", ".join(f"{k} {metrics[k]}" for k in bad)
+                    self.diverged = f"non-finite loss at epoch {self.epoch} ({values})"
+                    return
                 self.method.end_epoch(self.epoch, total)
                 self._adapt_lr(metrics["loss"])
                 metrics["lr"] = self._lr
@@ -201,5 +227,6 @@ class Trainer:
             done_before = end
 
     def evaluate(self, rates: list[float] | None = None) -> list[CurvePoint]:
-        """The accuracy-vs-rate curve on the test split."""
-        return evaluate_curve(self.method, self.x_test, self.y_test, rates or self.cfg.eval.rates)
+        """The accuracy-vs-rate curve on the validation and test splits."""
+        val = (self.x_val, self.y_val) if len(self.y_val) else None
+        return evaluate_curve(self.method, rates or self.cfg.eval.rates, (self.x_test, self.y_test), val)

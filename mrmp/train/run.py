@@ -37,25 +37,42 @@ class RunResult:
     trainer: Trainer
 
 
+def curve_summary(curve: list[CurvePoint], target: float | None) -> dict[str, float | None]:
+    """Headline accuracies of a curve, validation and test apart: at rate 0, at the target rate, and the means
+    over the pruned rates that training targeted (seen) and did not (unseen)."""
+    by_rate = {round(p.rate, 6): p for p in curve}
+    out: dict[str, float | None] = {}
+    for split in ("val", "test"):
+        acc = f"{split}_accuracy"
+
+        def mean(points: list[CurvePoint], acc: str = acc) -> float | None:
+            values = [getattr(p, acc) for p in points if getattr(p, acc) is not None]
+            return sum(values) / len(values) if values else None
+
+        at_target = by_rate.get(round(target, 6)) if target is not None else None
+        out[f"{split}_dense_accuracy"] = getattr(by_rate[0.0], acc) if 0.0 in by_rate else None
+        out[f"{split}_accuracy_at_target"] = getattr(at_target, acc) if at_target is not None else None
+        out[f"{split}_mean_seen_accuracy"] = mean([p for p in curve if p.seen and p.rate > 0])
+        out[f"{split}_mean_unseen_accuracy"] = mean([p for p in curve if not p.seen and p.rate > 0])
+    return out
+
+
 def summarize(cfg: RunConfig, trainer: Trainer, curve: list[CurvePoint], timings: dict[str, float]) -> dict:
     """summary.json: headline accuracies, parameter counts, timings, device, provenance."""
-    by_rate = {round(p.rate, 6): p for p in curve}
     table = parameter_table(trainer.model)
-    target = cfg.method.rate
-    seen = [p.accuracy for p in curve if p.seen and p.rate > 0]
-    unseen = [p.accuracy for p in curve if not p.seen and p.rate > 0]
     return {
         "method": cfg.method.name,
         "dataset": cfg.data.name,
         "split": trainer.data.split,
-        "dense_accuracy": by_rate[0.0].accuracy if 0.0 in by_rate else None,
-        "target_rate": target,
-        "accuracy_at_target": by_rate[round(target, 6)].accuracy
-        if target is not None and round(target, 6) in by_rate
-        else None,
-        "mean_seen_accuracy": sum(seen) / len(seen) if seen else None,
-        "mean_unseen_accuracy": sum(unseen) / len(unseen) if unseen else None,
+        "sizes": {
+            "train": len(trainer.data.y_train),
+            "val": len(trainer.data.y_val),
+            "test": len(trainer.data.y_test),
+        },
+        "target_rate": cfg.method.rate,
+        **curve_summary(curve, cfg.method.rate),
         "max_disconnected": max((p.disconnected for p in curve), default=0),
+        "diverged": trainer.diverged,
         "final_loss": trainer.history[-1]["loss"] if trainer.history else None,
         "epochs": trainer.epoch,
         "params": {
@@ -78,13 +95,16 @@ def summarize(cfg: RunConfig, trainer: Trainer, curve: list[CurvePoint], timings
     }
 
 
+_FLOAT_COLUMNS = ("rate", "val_accuracy", "test_accuracy", "observed_rate", "effective_rate")
+
+
 def curve_csv(curve: list[CurvePoint]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CURVE_COLUMNS, lineterminator="\n")
     w.writeheader()
     for p in curve:
         row = p.row()
-        row.update({k: f"{row[k]:.6f}" for k in ("rate", "accuracy", "observed_rate", "effective_rate")})
+        row.update({k: "" if row[k] is None else f"{row[k]:.6f}" for k in _FLOAT_COLUMNS})
         w.writerow(row)
     return buf.getvalue()
 
@@ -118,7 +138,9 @@ def run(
     callback: Callable[[EpochEvent], None] | None = None,
     resume_state: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Train `cfg` on `data` (prepared from `cfg.data` when None), evaluate its curve, optionally write outputs."""
+    """Train `cfg` on `data` (prepared from `cfg.data` when None), evaluate its curve, optionally write outputs.
+
+    A training that diverges (`result.trainer.diverged`) stops there and writes nothing."""
     t0 = time.perf_counter()
     data = data if data is not None else prepare_data(cfg.data)
     trainer = Trainer(cfg, data)
@@ -131,7 +153,7 @@ def run(
     t3 = time.perf_counter()
     timings = {"setup_time": t1 - t0, "train_time": t2 - t1, "eval_time": t3 - t2, "wall_time": t3 - t0}
     result = RunResult(cfg, curve, summarize(cfg, trainer, curve, timings), trainer)
-    if out_dir is not None:
+    if out_dir is not None and trainer.diverged is None:  # a diverged network is not worth a file
         write_outputs(out_dir, result)
     return result
 
