@@ -188,7 +188,13 @@ class Sweep:
         opened: dict[str, Any] = {}
         opener = threading.Thread(target=self._open_tracker, args=(opened,), daemon=True)
         opener.start()  # the tracking store's schema (seconds for a fresh sqlite DB) while Ray starts
-        started = cluster.init_ray(self.address, {k: os.environ[k] for k in ENV_DEFAULTS if k in os.environ})
+        try:
+            started = cluster.init_ray(
+                self.address, {k: os.environ[k] for k in ENV_DEFAULTS if k in os.environ}
+            )
+        except BaseException:  # Ctrl-C while Ray starts: the store still ends whole
+            opener.join()
+            raise
         try:
             opener.join()
             if "error" in opened:
@@ -532,6 +538,9 @@ def quiet_tune_logs() -> None:
     import logging
 
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
+    logging.getLogger("ray.tune.tune").setLevel(
+        logging.ERROR
+    )  # its stop and resume hints name Tune APIs: ours say it
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)  # no result.json: ours
 
 
