@@ -234,7 +234,8 @@ def run_trial(
         if why := trial.diverged:
             if "nonfinite" in spec.section.retry_on:
                 raise NonFiniteLoss(why)
-            session.report({**result, OUTCOME: "diverged", PAYLOAD: {**payload, "error": why}}, None)
+            worst = {o.key: o.worst() for o in spec.objectives}  # Tune refuses a result without its metric
+            session.report({**result, **worst, OUTCOME: "diverged", PAYLOAD: {**payload, "error": why}}, None)
             return
         if trial.done:
             final, values = trial.final()
