@@ -102,6 +102,9 @@ class Sweep:
         apply_env_defaults(local=self.address is None)
         t0 = time.perf_counter()
         self.state = read_state(self.spec.dir)
+        running = self.lock.holder()
+        if running is not None:  # what a second driver must hear first, with or without --resume
+            raise ConfigError([Issue(self.spec.path, "", self._running_message(running))])
         self._check_launch(resume)
         if not self.lock.acquire():
             holder = self.lock.holder() or {}
