@@ -309,7 +309,7 @@ class Sweep:
         callbacks: list[Any] = [Lifecycle(factory, ReportRefresher(spec.dir, state.parent_run_id))]
         if not self.quiet:
             callbacks.append(Progress(spec, total, link, log=self.log))
-        ctx = TrialContext(spec=spec, data=refs)
+        ctx = TrialContext(spec=spec, data=refs, ended=self._ended() if part["status"] != "new" else {})
         trainable = tune.with_resources(
             tune.with_parameters(tune_trainable, ctx=ctx), trial_resources(spec.cpu, spec.gpu)
         )
@@ -371,6 +371,19 @@ class Sweep:
             self.log(
                 f"resume: {len(lost)} run(s) of trials Tune had not saved; Optuna trial(s) {requeued} asked again"
             )
+
+    def _ended(self) -> dict[str, dict[str, Any]]:
+        """The last result of each trial whose run ended without an error (see `TrialContext.ended`)."""
+        from .lifecycle import SETTLED
+        from .trial import EPOCH, OUTCOME
+
+        out = {}
+        for r in self.tracker.find_runs(self.state.parent_run_id):
+            outcome = r.tags.get(Tag.OUTCOME)
+            if r.status != RUNNING and outcome in SETTLED and Tag.TUNE_ID in r.tags:
+                values = {o.key: r.metrics.get(o.key, o.worst()) for o in self.spec.objectives}
+                out[r.tags[Tag.TUNE_ID]] = {EPOCH: int(r.tags.get(Tag.EPOCHS, 0)), OUTCOME: outcome, **values}
+        return out
 
     def _searcher(self) -> Any:
         from .searcher import OptunaSearcher

@@ -51,6 +51,10 @@ def tune_trainable(config: dict[str, Any], ctx: TrialContext) -> None:
     """The function Ray Tune runs for each trial (`tune.with_parameters(tune_trainable, ctx=...)`)."""
     from .cluster import device_tags, isolate_devices
 
+    ended = ctx.ended.get(tune.get_context().get_trial_id())
+    if ended is not None:  # its run already holds its end (see TrialContext.ended)
+        tune.report(ended)
+        return
     isolate_devices(ctx.spec.gpu)  # before anything touches CUDA: a CPU trial sees no GPU
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)  # a line per checkpoint
     run_trial(config, ctx, TuneSession(), host={"host": platform.node(), **device_tags()})
