@@ -313,6 +313,7 @@ class Sweep:
         trainable = tune.with_resources(
             tune.with_parameters(tune_trainable, ctx=ctx), trial_resources(spec.cpu, spec.gpu)
         )
+        quiet_tune_logs()  # before the restore too: it reads the saved results and warns of missing files
         if part["status"] != "new" and tune.Tuner.can_restore(location):
             tuner = tune.Tuner.restore(location, trainable=trainable, resume_errored=True)
             self._reconcile(tuner, link, factory)  # the callbacks are the ones the part was saved with
@@ -341,7 +342,6 @@ class Sweep:
                 part = {**part, "status": "running"}
                 state.parts.append(part)
                 state.save()
-        quiet_tune_logs()
         results = tuner.fit()
         ended = results.num_terminated + results.num_errors
         interrupted = ended < part["trials"] or ended < len(results)
