@@ -232,7 +232,7 @@ class TrialRuns:
             self.tracker.set_tags(
                 entry.run_id,
                 {
-                    **{f"mrmp.{k}": v for k, v in host.items()},
+                    **{k if k.startswith("mrmp.") else f"mrmp.{k}": v for k, v in host.items()},
                     Tag.UNITS: json.dumps(payload.get("units", [])),
                 },
             )
