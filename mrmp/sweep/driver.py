@@ -345,11 +345,18 @@ class Sweep:
         results = tuner.fit()
         ended = results.num_terminated + results.num_errors
         interrupted = ended < part["trials"] or ended < len(results)
+        status = "interrupted" if interrupted else "lost" if self._lost_in(results) else "finished"
         for p in state.parts:
             if p["name"] == part["name"]:
-                p["status"] = "interrupted" if interrupted else "finished"
+                p["status"] = status  # not finished: --resume restores the part and retries what it lost
         state.save()
         return interrupted
+
+    def _lost_in(self, results: Any) -> bool:
+        """Whether a trial of this part ended lost (its process or node died after its retries)."""
+        ids = {Path(r.path).name for r in results}
+        lost = self.tracker.find_runs(self.state.parent_run_id, {Tag.OUTCOME: Outcome.LOST.value})
+        return any(r.tags.get(Tag.TUNE_ID) in ids for r in lost)
 
     def _reconcile(self, tuner: Any, link: Any, factory: RunsFactory) -> None:
         """Before a restored part runs: runs and Optuna trials of trials Tune had not saved when the driver was
