@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -77,6 +78,7 @@ def make_probe(
         import signal
         import time
 
+        import ray
         from ray import tune
 
         import mrmp.sweep.trial as trial_mod
@@ -89,6 +91,7 @@ def make_probe(
             "trial_id": trial_id,
             "attempt": attempt,
             "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
             "start": time.time(),
             "restored_epoch": saved["units"][0]["epoch"] if saved else 0,
             "config": config,
@@ -168,6 +171,19 @@ def driver_command(probes: Path, argv: list[str], **probe: Any) -> list[str]:
     """The command line of a `mrmp sweep` driver process with the probe (run it with cwd=ROOT)."""
     code = "import sys; from tests.faults import driver_main; sys.exit(driver_main())"
     return [sys.executable, "-c", code, str(probes), json.dumps(probe), "sweep", *argv]
+
+
+def run_driver(argv: list[str], probes: Path, timeout: float = 600, **probe: Any) -> subprocess.CompletedProcess:
+    """`mrmp sweep ARGV...` as its own process (a clean driver: no Ray state shared with pytest) with the probe;
+    its output captured."""
+    return subprocess.run(
+        driver_command(probes, argv, **probe),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def attempts(probes: Path) -> dict[str, list[dict]]:
