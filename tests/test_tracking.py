@@ -55,7 +55,10 @@ def test_tracker_contract(kind, tmp_path):
         t.read_artifact(a, "missing.txt")
     assert [r.name for r in t.find_runs(parent, {"mrmp.method": "mp"})] == ["mp-000"]
     assert {r.name for r in t.find_runs(None, {"mrmp.kind": "trial"})} == {"mp-000", "mp-001"}
-    assert t.get_run(parent).status == RUNNING
+    assert t.get_run(parent).status == RUNNING and t.get_run(parent).end_time is None
+    rb = runs["mp-001"]
+    assert rb.start_time is not None and rb.end_time is not None and rb.start_time <= rb.end_time
+    assert abs(rb.start_time - time.time()) < 600  # seconds since the epoch, in every backend
 
     t.set_tags(b, {"mrmp.error": "boom", "mrmp.outcome": "lost"})
     t.delete_tag(b, "mrmp.error")
