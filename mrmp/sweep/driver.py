@@ -101,6 +101,10 @@ class Sweep:
     def run(self, resume: bool = False, add_trials: int = 0) -> SweepOutcome:
         apply_env_defaults(local=self.address is None)
         t0 = time.perf_counter()
+        if add_trials and self.spec.searcher == "grid":
+            raise ConfigError(
+                [Issue("--add-trials", "", f"a grid sweep has exactly its {self.spec.trials} points")]
+            )
         self.state = read_state(self.spec.dir)
         self._check_launch(resume)
         if not self.lock.acquire():
@@ -226,6 +230,9 @@ class Sweep:
         tags = provenance()
         parent = self._parent(tags)
         total = self.state.trials_launched + sum(p["trials"] for p in todo if p["status"] == "new")
+        self._done_before = sum(
+            1 for r in trials(self.tracker, self.state) if r.outcome is not Outcome.RUNNING
+        )
         if not self.quiet:
             from .progress import banner
 
@@ -305,7 +312,7 @@ class Sweep:
         factory = RunsFactory(spec, state.parent_run_id, tags)
         callbacks: list[Any] = [Lifecycle(factory, ReportRefresher(spec.dir, state.parent_run_id))]
         if not self.quiet:
-            callbacks.append(Progress(spec, total, link, log=self.log))
+            callbacks.append(Progress(spec, total, link, done=self._done_before, log=self.log))
         ctx = TrialContext(spec=spec, data=refs)
         trainable = tune.with_resources(
             tune.with_parameters(tune_trainable, ctx=ctx), trial_resources(spec.cpu, spec.gpu)

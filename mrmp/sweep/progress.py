@@ -59,10 +59,12 @@ class Progress(tune.Callback):
         spec: SweepSpec,
         total: int,
         study: Any = None,
+        done: int = 0,
         every_s: float = 30.0,
         log: Callable[[str], None] = print,
     ):
         self.spec, self.total, self.study, self.every_s, self.log = spec, total, study, every_s, log
+        self.done_before = done  # trials that ended in earlier launches
         self._names: dict[str, str] = {}
         self._last: dict[str, Mapping[str, Any]] = {}
         self._done: dict[str, str] = {}
@@ -89,7 +91,7 @@ class Progress(tune.Callback):
         )
 
     def _count(self) -> str:
-        return f"[{len(self._done):>3}/{self.total}]"
+        return f"[{self.done_before + len(self._done):>3}/{self.total}]"
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.log(f"{self._count()} {self._name(trial)} started: {self._values(trial.config) or 'defaults'}")

@@ -137,9 +137,8 @@ class OptunaSearcher(Searcher):
             self._study = open_study(
                 self.url, self.study_name, self.sampler_name, self.seed, self.metrics, self.modes
             )
-            enqueued = {repr(sorted(t.params.items())) for t in self._study.get_trials(deepcopy=False)}
-            for point in self.points:  # a grid, point by point (idempotent across launches)
-                if repr(sorted(point.items())) not in enqueued:
+            if not self._study.get_trials(deepcopy=False):  # a grid, point by point, into a new study only
+                for point in self.points:
                     self._study.enqueue_trial(point)
         return self._study
 
