@@ -113,3 +113,20 @@ def _network(trial: Any) -> dict[str, Any] | None:
     """The trained network of a completed trial, from its last checkpoint."""
     state = load_checkpoint(trial.checkpoint)
     return (state or {}).get("network")
+
+
+def make_scheduler(spec: Any) -> Any:
+    """ASHA over the first objective, in epochs, or None."""
+    if spec.scheduler is None:
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    s, first = spec.scheduler, spec.objectives[0]
+    return ASHAScheduler(
+        time_attr="epoch",  # grace_period and max_t are in epochs
+        metric=first.key,
+        mode=first.mode,
+        grace_period=s["grace_period"],
+        reduction_factor=s["reduction_factor"],
+        max_t=s["max_t"] or 10**6,  # no cap by default: trials end when their training ends
+    )

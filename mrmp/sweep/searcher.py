@@ -205,3 +205,18 @@ class OptunaSearcher(Searcher):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_study": None, "_live": {}}
+
+
+def make_searcher(spec: Any) -> OptunaSearcher:
+    """The searcher of a sweep spec (a grid is its points, enqueued one by one)."""
+    points = [spec.label(a) for a in spec.grid_points()] if spec.searcher == "grid" else None
+    return OptunaSearcher(
+        url=spec.optuna_url,
+        study_name=spec.name,
+        searcher=spec.searcher,
+        seed=spec.seed,
+        space=spec.define_by_run,
+        metrics=[o.key for o in spec.objectives],
+        modes=[o.mode for o in spec.objectives],
+        points=points,
+    )
