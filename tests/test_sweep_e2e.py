@@ -21,7 +21,6 @@ import yaml
 
 from mrmp.cli.main import main
 from mrmp.config import load_config
-from mrmp.train import run
 
 TINY = """\
 sweep:
@@ -133,12 +132,29 @@ def test_export_then_train_reproduces_the_trial(swept, tmp_path, capsys):
     assert len(srmp["validation"]["ci95"]) == 2 and srmp["test"]["mean"] is not None
     text = (out / "srmp.yaml").read_text()
     assert text.startswith(f"# from sweep tiny, trial {srmp['optuna_number']} (MLflow run {srmp['run_id']})")
-    cfg = load_config(out / "srmp.yaml")  # what `mrmp train` reads: the first unit (seed 0)
-    again = run(cfg)
-    client, _, _ = _client(tmp)
-    unit0 = client.download_artifacts(srmp["run_id"], "units/curve_0.csv", str(tmp_path))
-    recorded = Path(unit0).read_text().splitlines()[1].split(",")
-    assert again.curve[0].val_accuracy == pytest.approx(float(recorded[1]), abs=1e-6)
+    assert srmp["command"].endswith("--objective acc@targets --targets 0.9")
+    ran = tmp_path / "again"
+    assert (
+        main(
+            [
+                "train",
+                str(out / "srmp.yaml"),
+                "--out",
+                str(ran),
+                "--objective",
+                "acc@targets",
+                "--targets",
+                "0.9",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((ran / "summary.json").read_text())  # the first unit (seed 0), re-run from its file
+    assert summary["objectives"]["acc@targets"]["val"] == pytest.approx(
+        srmp["first_unit"]["validation"], abs=1e-6
+    )
+    assert summary["objectives"]["acc@targets"]["test"] == pytest.approx(srmp["first_unit"]["test"], abs=1e-6)
+    assert load_config(out / "srmp.yaml").hash() == summary["config_hash"]
     assert (out / "mp@0.7.yaml").exists() and not (
         out / "srmp@0.7.yaml"
     ).exists()  # SRMP never trained at 0.7

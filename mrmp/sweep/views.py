@@ -46,12 +46,25 @@ def describe_short(spec: SweepSpec, scores: Mapping[str, float]) -> str:
     return f"val {o.metric} {mean * 100:.1f}{spread} %{tail}"
 
 
+def train_command(
+    spec_objectives: Sequence[Any], targets: Sequence[float] | None, path: str, out: str
+) -> str:
+    """The `mrmp train` command that re-runs an exported config and scores it as its trial was scored."""
+    cmd = f"mrmp train {path} --out {out}"
+    for o in spec_objectives:
+        cmd += f" --objective {o.metric}"
+    if targets:
+        cmd += " --targets " + ",".join(f"{t:g}" for t in targets)
+    return cmd
+
+
 def config_header(spec: SweepSpec, number: int | None, run_id: str, scores: Mapping[str, float]) -> str:
-    """The comment an exported config starts with: where it comes from and what it scored."""
+    """The comment an exported config starts with: where it comes from, what it scored, how to re-run it."""
     lines = [
         f"# from sweep {spec.name}, trial {number if number is not None else '?'} (MLflow run {run_id})",
         f"# {describe_short(spec, scores)}",
-        "# re-run: mrmp train THIS_FILE --out runs/again   (the first repeat's config)",
+        "# the first unit's config (repeat and target rate); re-run and score it:",
+        "#   " + train_command(spec.objectives, spec.targets, "THIS_FILE", "runs/again"),
     ]
     return "\n".join(lines) + "\n"
 
