@@ -301,3 +301,23 @@ def test_sweep_yaml_copy_is_kept(swept):
     path, tmp = swept
     saved = yaml.safe_load((tmp / "store/tiny/sweep.yaml").read_text())
     assert saved["sweep"]["name"] == "tiny" and saved["space"]["method.name"]["choices"] == ["srmp", "mp"]
+
+
+@pytest.mark.slow
+def test_verify_reruns_a_published_selection_and_catches_one_that_moved(swept, tmp_path, capsys):
+    path, tmp = swept
+    out = tmp_path / "best"
+    assert main(["export", str(tmp / "store/tiny"), "--out", str(out)]) == 0
+    assert main(["verify", str(out / "manifest.json"), "--only", "mp", "--out", str(tmp_path / "v")]) == 0
+    assert "| mp.yaml | acc@targets |" in capsys.readouterr().out
+    checks = json.loads((tmp_path / "v/verify.json").read_text())["checks"]
+    assert [c["reproduces"] for c in checks] == [True] and checks[0]["rerun"]["n"] == 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    for e in manifest["entries"]:  # a published number that no longer holds
+        e["validation"] = {
+            "mean": e["validation"]["mean"] + 0.5,
+            "ci95": [e["validation"]["mean"] + 0.4, 1.0],
+        }
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["verify", str(out / "manifest.json"), "--only", "mp"]) == 1
+    assert "| NO" in capsys.readouterr().out

@@ -62,6 +62,10 @@ def _entry(
         "optuna_number": r.number,
         "sample": r.sample,
         "units": [u.get("label") for u in units],
+        "targets": targets,
+        "unit_configs": [
+            {"repeat": u["repeat"], "target": u["target"], "config": u["config"]} for u in units
+        ],
         "note": "the file is the first unit's config (first_unit: what it scored); validation/test are means "
         "over all units"
         if len(units) > 1
