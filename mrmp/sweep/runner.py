@@ -346,6 +346,12 @@ def run_sweep(
     datasets = {key: prepare(dcfg) for key, dcfg in spec.data_configs().items()}  # DataError: nothing started
     if address is None:
         check_resources(spec, local_nodes(gpus=spec.gpu > 0), "this machine")  # before Ray starts
+    # Under `ray job submit --working-dir`, the current directory is the job's unpacked package, which Ray may
+    # remove and unpack again while the job runs: resolve what is relative to it, then leave it, before Ray starts.
+    sweep_file = str(Path(spec.path).resolve())
+    from .cluster import leave_job_working_dir
+
+    leave_job_working_dir(spec.dir)
     started = _init_ray(address)
     try:
         nodes, autoscaling_unknown = cluster_nodes()
@@ -355,7 +361,7 @@ def run_sweep(
             if not autoscaling_unknown:
                 raise  # before any tracking run, study or Tune experiment exists
             log(f"warning: {e.issues[0].message}; the cluster's autoscaler may add such a node")
-        return _launch(spec, state, datasets, resume, address, verbose, log, t0)
+        return _launch(spec, state, datasets, resume, address, sweep_file, verbose, log, t0)
     finally:
         if started:
             import ray
@@ -369,6 +375,7 @@ def _launch(
     datasets: dict[str, Any],
     resume: bool,
     address: str | None,
+    sweep_file: str,
     verbose: int,
     log: Callable[[str], None],
     t0: float,
@@ -382,7 +389,7 @@ def _launch(
 
         parent = tracker.start_parent(
             spec.name,
-            tags={**tags, TAG_KIND: "sweep", "mrmp.sweep_file": str(Path(spec.path).resolve())},
+            tags={**tags, TAG_KIND: "sweep", "mrmp.sweep_file": sweep_file},
             params=_sweep_params(spec),
         )
         text = yaml.safe_dump(spec.raw, sort_keys=False)
@@ -392,7 +399,7 @@ def _launch(
             spec.dir,
             {
                 "name": spec.name,
-                "sweep_file": str(Path(spec.path).resolve()),
+                "sweep_file": sweep_file,
                 "fingerprint": spec.fingerprint(),
                 "parent_run_id": parent,
                 "tracking": asdict(spec.tracking),
