@@ -66,7 +66,7 @@ case "$AUTH" in token|disabled) ;; *) echo "start.sh: --auth must be token or di
 if [[ -x "$ROOT/.venv/bin/ray" ]]; then
     RAY="$ROOT/.venv/bin/ray"
 else
-    RAY=$(command -v ray) || { echo "start.sh: ray not found (pip install -e . first)" >&2; exit 1; }
+    RAY=$(command -v ray) || { echo "start.sh: ray not found (pip install -c constraints.txt -e \".[cluster]\" first)" >&2; exit 1; }
 fi
 BIN=$(cd "$(dirname "$RAY")" && pwd)
 PY="$BIN/python"
