@@ -12,9 +12,11 @@ current directory then.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,16 +53,34 @@ def _require_dashboard() -> None:
         import ray.dashboard.optional_deps  # noqa: F401  (Ray's own test for the full dashboard)
     except ImportError as e:
         message = f'the Jobs API needs the cluster extra (pip install -c constraints.txt -e ".[test]"): {e}'
-        if os.environ.get("CI"):
-            pytest.fail(
-                message
-            )  # CI installs `.[test]`, which brings it: a missing package is a broken install
+        if os.environ.get(
+            "CI"
+        ):  # CI installs `.[test]`, which brings it: a missing package is a broken install
+            pytest.fail(message)
         pytest.skip(message)
+
+
+@contextlib.contextmanager
+def _taken(address: tuple[str, int]) -> Iterator[None]:
+    """Hold `address` (as another Ray cluster on this machine would hold it) while the block runs; when it is
+    already taken, someone else holds it."""
+    with socket.socket() as s:
+        with contextlib.suppress(OSError):
+            s.bind(address)
+            s.listen()
+        yield
 
 
 @pytest.fixture(scope="module")
 def job_cluster() -> Iterator[JobCluster]:
     _require_dashboard()
+    # Ray's default dashboard-agent port is held, as another loopback cluster's head agent would hold it: a head
+    # whose agent cannot bind it (and has no other) takes no job ("No available agent to submit job").
+    with _taken(("127.0.0.2", 52365)):
+        yield from _start_job_cluster()
+
+
+def _start_job_cluster() -> Iterator[JobCluster]:
     d = Path(tempfile.mkdtemp(prefix="mrmp-jc-", dir="/tmp"))  # short: Ray's sockets live below it
     base = {
         k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_AUTH", "RAY_TMPDIR"))
@@ -99,6 +119,13 @@ def job_cluster() -> Iterator[JobCluster]:
         assert stop.returncode == 0, stop.stdout + stop.stderr
 
 
+def _job_log(job: subprocess.CompletedProcess, cluster: JobCluster) -> str:
+    """What to read when a submission failed: its output, and the end of the head's dashboard agent log."""
+    agent = sorted((cluster.dir / "tmp").glob("ray/session_*/logs/dashboard_agent.log"))
+    tail = agent[-1].read_text(errors="replace")[-3000:] if agent else "(no dashboard_agent.log)"
+    return f"{job.stdout[-6000:]}\n{job.stderr[-3000:]}\n--- head dashboard_agent.log ---\n{tail}"
+
+
 def _unpacked_working_dirs(temp_dir: Path) -> list[Path]:
     return [p for p in temp_dir.glob("**/runtime_resources/working_dir_files/_ray_pkg_*") if p.is_dir()]
 
@@ -127,7 +154,7 @@ def test_ray_job_submit_runs_a_sweep_recorded_in_mlflow(job_cluster: JobCluster,
         timeout=420,
     )
     c.timings["job_s"] = time.time() - t0
-    log = job.stdout[-6000:] + job.stderr[-3000:]
+    log = _job_log(job, c)
     assert job.returncode == 0 and "succeeded" in job.stdout, log
 
     runs = trial_runs(c.tracking_uri, "job")
@@ -194,7 +221,7 @@ def test_sweep_job_survives_its_working_directory_being_replaced(job_cluster: Jo
         text=True,
         timeout=300,
     )
-    log = job.stdout[-6000:] + job.stderr[-3000:]
+    log = _job_log(job, c)
     assert job.returncode == 0 and "succeeded" in job.stdout, log
     assert "replaced the job's working directory" in job.stdout, log
     (r,) = trial_runs(c.tracking_uri, "moved-cwd")

@@ -104,8 +104,9 @@ fi
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 # Even with the dashboard off, the head runs a minimal one on 8265 without retries: give it a free port so two
-# clusters on one machine do not collide.
+# clusters on one machine do not collide. Likewise Ray Client's server (10001 by default).
 DASHBOARD_PORT=$(free_port)
+CLIENT_PORT=$(free_port)
 ADDRESS="$IP:$PORT"
 OSM=$((OBJECT_STORE_MB * 1024 * 1024))
 : > "$DIR/nodes"
@@ -113,10 +114,14 @@ OSM=$((OBJECT_STORE_MB * 1024 * 1024))
 # Each node runs in its own session (setsid), so its process group id is the PID of its `ray start --block`
 # process: stop.sh signals exactly that group. The background job of a non-interactive shell is not a group
 # leader, so setsid does not fork and $! is the ray process itself.
+# --dashboard-agent-listen-port=0: every node's dashboard agent takes a free port. Ray's fixed default (52365)
+# would go to whichever agent on this machine binds it first: the other nodes' agents, and the head of any other
+# loopback cluster, would run without one, and a head without one takes no job ("No available agent to submit
+# job").
 start_node() {  # NAME ARGS...
     local name=$1; shift
-    setsid "$RAY" start --node-ip-address="$IP" --object-store-memory="$OSM" --block "$@" \
-        > "$DIR/logs/$name.log" 2>&1 < /dev/null &
+    setsid "$RAY" start --node-ip-address="$IP" --object-store-memory="$OSM" --dashboard-agent-listen-port=0 \
+        --block "$@" > "$DIR/logs/$name.log" 2>&1 < /dev/null &
     echo "$name $!" >> "$DIR/nodes"
 }
 
@@ -150,7 +155,8 @@ start_and_wait() {  # NAME ARGS...
 }
 
 start_and_wait head --head --port="$PORT" --num-cpus="$HEAD_CPUS" --num-gpus=0 \
-    --include-dashboard="$DASHBOARD" --dashboard-host="$IP" --dashboard-port="$DASHBOARD_PORT"
+    --include-dashboard="$DASHBOARD" --dashboard-host="$IP" --dashboard-port="$DASHBOARD_PORT" \
+    --ray-client-server-port="$CLIENT_PORT"
 # One worker at a time: starting them together on a small machine is what makes raylets miss the window.
 # Each worker gets its own temp dir (the head's is RAY_TMPDIR): see the header.
 for ((w = 1; w <= WORKERS; w++)); do
