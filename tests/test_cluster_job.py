@@ -6,8 +6,8 @@ cluster/mlflow/server.sh on the head address, a small sweep submitted as a Ray j
 (the venv is not on the test's PATH: start.sh puts it on the nodes'), and its MLflow runs read back.
 
 The second test keeps the driver honest about the job's working directory: Ray may replace that directory
-(remove it, unpack the package again) after the driver started Ray, so nothing may resolve a path against the
-current directory then.
+(remove it, unpack the package again) after the driver started Ray, so the driver must not be in it by then;
+the last test checks the driver's part of that alone.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from pathlib import Path
 import pytest
 
 from .test_cluster_helpers import ROOT, free_port, source_env, tiny_sweep, trial_runs, without_dir_on_path
-
-pytestmark = pytest.mark.slow
 
 LOCAL = ROOT / "cluster" / "local"
 MLFLOW = ROOT / "cluster" / "mlflow" / "server.sh"
@@ -53,9 +51,8 @@ def _require_dashboard() -> None:
         import ray.dashboard.optional_deps  # noqa: F401  (Ray's own test for the full dashboard)
     except ImportError as e:
         message = f'the Jobs API needs the cluster extra (pip install -c constraints.txt -e ".[test]"): {e}'
-        if os.environ.get(
-            "CI"
-        ):  # CI installs `.[test]`, which brings it: a missing package is a broken install
+        # CI installs `.[test]`, which brings it: there a missing package is a broken install
+        if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
 
@@ -119,6 +116,21 @@ def _start_job_cluster() -> Iterator[JobCluster]:
         assert stop.returncode == 0, stop.stdout + stop.stderr
 
 
+def _submit(
+    c: JobCluster, working_dir: str, entrypoint: list[str], cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`ray job submit --working-dir WORKING_DIR -- ENTRYPOINT...` to the cluster, waiting for the job's end."""
+    submit = [str(VENV_BIN / "ray"), "job", "submit", "--address", c.env["RAY_API_SERVER_ADDRESS"]]
+    return subprocess.run(
+        [*submit, "--working-dir", working_dir, "--", *entrypoint],
+        cwd=cwd,
+        env=c.env,
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
+
+
 def _job_log(job: subprocess.CompletedProcess, cluster: JobCluster) -> str:
     """What to read when a submission failed: its output, and the end of the head's dashboard agent log."""
     agent = sorted((cluster.dir / "tmp").glob("ray/session_*/logs/dashboard_agent.log"))
@@ -130,6 +142,7 @@ def _unpacked_working_dirs(temp_dir: Path) -> list[Path]:
     return [p for p in temp_dir.glob("**/runtime_resources/working_dir_files/_ray_pkg_*") if p.is_dir()]
 
 
+@pytest.mark.slow
 def test_ray_job_submit_runs_a_sweep_recorded_in_mlflow(job_cluster: JobCluster, tmp_path: Path):
     c = job_cluster
     shared = tmp_path / "shared"  # absolute: the job's working directory is a copy Ray deletes afterwards
@@ -143,16 +156,8 @@ def test_ray_job_submit_runs_a_sweep_recorded_in_mlflow(job_cluster: JobCluster,
         "sweep.report_every=1",
     ):
         sweep += ["--set", override]
-    submit = [str(VENV_BIN / "ray"), "job", "submit", "--address", c.env["RAY_API_SERVER_ADDRESS"]]
     t0 = time.time()
-    job = subprocess.run(
-        [*submit, "--working-dir", ".", "--", *sweep],
-        cwd=ROOT,
-        env=c.env,
-        capture_output=True,
-        text=True,
-        timeout=420,
-    )
+    job = _submit(c, ".", sweep, cwd=ROOT)
     c.timings["job_s"] = time.time() - t0
     log = _job_log(job, c)
     assert job.returncode == 0 and "succeeded" in job.stdout, log
@@ -189,14 +194,13 @@ start = os.getcwd()  # the job's working directory (the driver may leave it befo
 
 def init_then_replace_cwd(*args, **kwargs):
     context = init(*args, **kwargs)
-    cwd = start
-    files = {name: open(os.path.join(cwd, name), "rb").read() for name in os.listdir(cwd)}
-    shutil.rmtree(cwd)
-    os.mkdir(cwd)
+    files = {name: open(os.path.join(start, name), "rb").read() for name in os.listdir(start)}
+    shutil.rmtree(start)
+    os.mkdir(start)
     for name, data in files.items():
-        with open(os.path.join(cwd, name), "wb") as f:
+        with open(os.path.join(start, name), "wb") as f:
             f.write(data)
-    print("replaced the job's working directory", cwd, flush=True)
+    print("replaced the job's working directory", start, flush=True)
     return context
 
 
@@ -205,6 +209,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_sweep_job_survives_its_working_directory_being_replaced(job_cluster: JobCluster, tmp_path: Path):
     c = job_cluster
     work = tmp_path / "work"
@@ -213,14 +218,7 @@ def test_sweep_job_survives_its_working_directory_being_replaced(job_cluster: Jo
     tiny_sweep(work / "s.yaml", "moved-cwd", tmp_path / "shared", trials=1, concurrency=1, epochs=1)
     entrypoint = ["python", "replace_cwd.py", "sweep", "s.yaml", "--address", "auto", "--quiet"]
     entrypoint += ["--set", f"sweep.tracking.uri={c.tracking_uri}"]
-    submit = [str(VENV_BIN / "ray"), "job", "submit", "--address", c.env["RAY_API_SERVER_ADDRESS"]]
-    job = subprocess.run(
-        [*submit, "--working-dir", str(work), "--", *entrypoint],
-        env=c.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    job = _submit(c, str(work), entrypoint)
     log = _job_log(job, c)
     assert job.returncode == 0 and "succeeded" in job.stdout, log
     assert "replaced the job's working directory" in job.stdout, log
@@ -228,3 +226,21 @@ def test_sweep_job_survives_its_working_directory_being_replaced(job_cluster: Jo
     assert r.info.status == "FINISHED"
     state = json.loads((tmp_path / "shared" / "moved-cwd" / "sweep.json").read_text())
     assert state["status"] == "finished" and state["sweep_file"].endswith("/s.yaml"), state
+
+
+def test_the_driver_leaves_the_working_directory_of_a_job_only(monkeypatch, tmp_path):
+    """`leave_job_working_dir`: inside a Ray job shipped with a working_dir (as Ray tells its driver through
+    RAY_JOB_CONFIG_JSON_ENV_VAR), the driver moves to the sweep folder, created if missing; anywhere else it
+    stays where it was started."""
+    from mrmp.sweep.cluster import JOB_CONFIG_ENV, leave_job_working_dir
+
+    start, sweep_dir = tmp_path / "start", tmp_path / "sweeps" / "s"
+    start.mkdir()
+    monkeypatch.chdir(start)
+    monkeypatch.delenv(JOB_CONFIG_ENV, raising=False)
+    assert not leave_job_working_dir(sweep_dir) and Path.cwd() == start
+    monkeypatch.setenv(JOB_CONFIG_ENV, json.dumps({"runtime_env": {"env_vars": {"A": "1"}}}))
+    assert not leave_job_working_dir(sweep_dir) and Path.cwd() == start, "a job without a working_dir"
+    job = {"runtime_env": {"working_dir": "gcs://_ray_pkg_0123456789abcdef.zip"}}
+    monkeypatch.setenv(JOB_CONFIG_ENV, json.dumps(job))
+    assert leave_job_working_dir(sweep_dir) and Path.cwd() == sweep_dir
