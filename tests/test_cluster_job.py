@@ -31,11 +31,10 @@ from .test_cluster_helpers import ROOT, free_port, source_env, tiny_sweep, trial
 
 LOCAL = ROOT / "cluster" / "local"
 MLFLOW = ROOT / "cluster" / "mlflow" / "server.sh"
-# The venv whose `ray` start.sh runs (the repository's .venv when there is one, as for a user), and so the
-# venv whose `mrmp` the job's entrypoint must find through the nodes' PATH.
-VENV_BIN = (
-    ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "ray").exists() else Path(sys.executable).parent
-)
+# The venv whose `ray` start.sh runs, and so the venv whose `mrmp` the job's entrypoint must find through the
+# nodes' PATH: the repository's .venv when there is one (as for a user, and in CI), else PATH's.
+REPO_VENV = (ROOT / ".venv" / "bin" / "ray").exists()
+VENV_BIN = ROOT / ".venv" / "bin" if REPO_VENV else Path(sys.executable).parent
 
 
 @dataclass
@@ -82,7 +81,10 @@ def _start_job_cluster() -> Iterator[JobCluster]:
     base = {
         k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_AUTH", "RAY_TMPDIR"))
     }
-    base = without_dir_on_path(base, VENV_BIN)  # start.sh, not the caller's PATH, makes `mrmp` reachable
+    if REPO_VENV:  # start.sh finds .venv itself; the caller's PATH must not be what makes `mrmp` reachable
+        base = without_dir_on_path(base, VENV_BIN)
+    else:  # start.sh takes PATH's `ray`: this interpreter's
+        base["PATH"] = os.pathsep.join([str(VENV_BIN), base.get("PATH", "")])
     timings: dict[str, float] = {}
     try:
         t0 = time.time()
