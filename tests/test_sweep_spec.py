@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from mrmp.cli.main import main
-from mrmp.config import config_from_dict
 from mrmp.stats import estimate, t975
 from mrmp.sweep.objectives import Objective, auc, merge_units, metric_value, score_trial, undefined
 from mrmp.sweep.spec import load_sweep

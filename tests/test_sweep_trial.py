@@ -114,6 +114,7 @@ def test_a_checkpoint_restores_the_trial_exactly(tmp_path):
     assert [r[EPOCH] for r in retried.results] == [8, 12]
     assert [row["epoch"] for r in retried.results for row in r[PAYLOAD]["rows"]] == list(range(5, 13))
     assert retried.results[-1][PAYLOAD]["scores"] == straight.results[-1][PAYLOAD]["scores"]
+
     def curves(session: Session) -> list[Any]:  # the units without their wall times
         return [{k: v for k, v in u.items() if k != "train_s"} for u in session.results[-1][PAYLOAD]["units"]]
 

@@ -190,6 +190,10 @@ class Sweep:
         if self.address is None:
             cluster.check_resources(spec, cluster.local_nodes(gpus=spec.gpu > 0), "this machine")
         spec.dir.mkdir(parents=True, exist_ok=True)
+        # Under `ray job submit --working-dir`, the current directory is the job's unpacked package, which Ray may
+        # remove and unpack again while the job runs: resolve what is relative to it, then leave it.
+        self.sweep_file = str(Path(spec.path).resolve())
+        cluster.leave_job_working_dir(spec.dir)
         opened: dict[str, Any] = {}
         opener = threading.Thread(target=self._open_tracker, args=(opened,), daemon=True)
         opener.start()  # the tracking store's schema (seconds for a fresh sqlite DB) while Ray starts
@@ -257,9 +261,7 @@ class Sweep:
         spec, tracker = self.spec, self.tracker
         if self.state is None:
             parent = tracker.create_run(
-                spec.name,
-                None,
-                {**tags, Tag.KIND: "sweep", "mrmp.sweep_file": str(Path(spec.path).resolve())},
+                spec.name, None, {**tags, Tag.KIND: "sweep", "mrmp.sweep_file": self.sweep_file}
             )
             tracker.log_params(parent, sweep_params(spec))
             text = yaml.safe_dump(spec.raw, sort_keys=False)
@@ -269,7 +271,7 @@ class Sweep:
                 spec.dir,
                 {
                     "name": spec.name,
-                    "sweep_file": str(Path(spec.path).resolve()),
+                    "sweep_file": self.sweep_file,
                     "fingerprint": spec.fingerprint(),
                     "parent_run_id": parent,
                     "tracking": {
