@@ -227,6 +227,8 @@ class TrialRuns:
                     Tag.UNITS: json.dumps(payload.get("units", [])),
                 },
             )
+            if "started" in payload:  # unix time; one point per attempt
+                self.tracker.log_series(entry.run_id, [("time/train_started_unix", float(payload["started"]), 0)])
 
     # --- closing ------------------------------------------------------------------------------------------
     def finish(
