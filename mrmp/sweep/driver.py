@@ -107,6 +107,9 @@ class Sweep:
                 [Issue("--add-trials", "", f"a grid sweep has exactly its {self.spec.trials} points")]
             )
         self.state = read_state(self.spec.dir)
+        running = self.lock.holder()
+        if running is not None:  # what a second driver must hear first, with or without --resume
+            raise ConfigError([Issue(self.spec.path, "", self._running_message(running))])
         self._check_launch(resume)
         if not self.lock.acquire():
             holder = self.lock.holder() or {}
@@ -316,10 +319,11 @@ class Sweep:
         callbacks: list[Any] = [Lifecycle(factory, ReportRefresher(spec.dir, state.parent_run_id))]
         if not self.quiet:
             callbacks.append(Progress(spec, total, link, done=self._done_before, log=self.log))
-        ctx = TrialContext(spec=spec, data=refs)
+        ctx = TrialContext(spec=spec, data=refs, ended=self._ended() if part["status"] != "new" else {})
         trainable = tune.with_resources(
             tune.with_parameters(tune_trainable, ctx=ctx), trial_resources(spec.cpu, spec.gpu)
         )
+        quiet_tune_logs()  # before the restore too: it reads the saved results and warns of missing files
         if part["status"] != "new" and tune.Tuner.can_restore(location):
             tuner = tune.Tuner.restore(location, trainable=trainable, resume_errored=True)
             self._reconcile(tuner, link, factory)  # the callbacks are the ones the part was saved with
@@ -348,15 +352,21 @@ class Sweep:
                 part = {**part, "status": "running"}
                 state.parts.append(part)
                 state.save()
-        quiet_tune_logs()
         results = tuner.fit()
         ended = results.num_terminated + results.num_errors
         interrupted = ended < part["trials"] or ended < len(results)
+        status = "interrupted" if interrupted else "lost" if self._lost_in(results) else "finished"
         for p in state.parts:
             if p["name"] == part["name"]:
-                p["status"] = "interrupted" if interrupted else "finished"
+                p["status"] = status  # not finished: --resume restores the part and retries what it lost
         state.save()
         return interrupted
+
+    def _lost_in(self, results: Any) -> bool:
+        """Whether a trial of this part ended lost (its process or node died after its retries)."""
+        ids = {Path(r.path).name for r in results}
+        lost = self.tracker.find_runs(self.state.parent_run_id, {Tag.OUTCOME: Outcome.LOST.value})
+        return any(r.tags.get(Tag.TUNE_ID) in ids for r in lost)
 
     def _reconcile(self, tuner: Any, link: Any, factory: RunsFactory) -> None:
         """Before a restored part runs: runs and Optuna trials of trials Tune had not saved when the driver was
@@ -378,6 +388,19 @@ class Sweep:
             self.log(
                 f"resume: {len(lost)} run(s) of trials Tune had not saved; Optuna trial(s) {requeued} asked again"
             )
+
+    def _ended(self) -> dict[str, dict[str, Any]]:
+        """The last result of each trial whose run ended without an error (see `TrialContext.ended`)."""
+        from .lifecycle import SETTLED
+        from .trial import EPOCH, OUTCOME
+
+        out = {}
+        for r in self.tracker.find_runs(self.state.parent_run_id):
+            outcome = r.tags.get(Tag.OUTCOME)
+            if r.status != RUNNING and outcome in SETTLED and Tag.TUNE_ID in r.tags:
+                values = {o.key: r.metrics.get(o.key, o.worst()) for o in self.spec.objectives}
+                out[r.tags[Tag.TUNE_ID]] = {EPOCH: int(r.tags.get(Tag.EPOCHS, 0)), OUTCOME: outcome, **values}
+        return out
 
     # --- closing ------------------------------------------------------------------------------------------
     def _close(self, interrupted: bool, t0: float, status: str) -> SweepOutcome:

@@ -51,6 +51,10 @@ def tune_trainable(config: dict[str, Any], ctx: TrialContext) -> None:
     """The function Ray Tune runs for each trial (`tune.with_parameters(tune_trainable, ctx=...)`)."""
     from .cluster import device_tags, isolate_devices
 
+    ended = ctx.ended.get(tune.get_context().get_trial_id())
+    if ended is not None:  # its run already holds its end (see TrialContext.ended)
+        tune.report(ended)
+        return
     isolate_devices(ctx.spec.gpu)  # before anything touches CUDA: a CPU trial sees no GPU
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)  # a line per checkpoint
     run_trial(config, ctx, TuneSession(), host={"host": platform.node(), **device_tags()})
@@ -87,14 +91,13 @@ class Lifecycle(tune.Callback):
         self._finished()
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.runs.retrying(trial.trial_id, trial.get_error() or "the trial failed")
+        self.runs.retrying(trial.trial_id, _error_text(trial))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from .compat import is_lost_process
 
-        text = trial.get_error() or "the trial failed"
         lost = is_lost_process(_pickled_error(trial))
-        self.runs.fail(trial.trial_id, trial.config, text, lost=lost)
+        self.runs.fail(trial.trial_id, trial.config, _error_text(trial), lost=lost)
         self._finished()
 
     def _finished(self) -> None:
@@ -102,8 +105,24 @@ class Lifecycle(tune.Callback):
             self.on_finished(self.runs)
 
 
+# Tune writes a trial's error (error.txt, error.pkl) to the trial's folder in the driver's staging area, and
+# copies it to the storage later: `trial.get_error()` / `get_pickled_error()` read that copy, which is missing
+# or stale when these callbacks run (a killed worker's retry then said only "the trial failed", and a lost
+# process was not recognised). The staged files are read first.
+def _error_text(trial: Any) -> str:
+    path = trial.error_file
+    if path and Path(path).is_file():
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    return trial.get_error() or "the trial failed"
+
+
 def _pickled_error(trial: Any) -> Any:
     try:
+        path = trial.pickled_error_file
+        if path and Path(path).is_file():
+            from ray import cloudpickle
+
+            return cloudpickle.loads(Path(path).read_bytes())  # written by Tune in this driver
         return trial.get_pickled_error()
     except Exception:  # noqa: BLE001  (an error that does not unpickle here: judged by its text only)
         return None

@@ -57,6 +57,10 @@ class Outcome(str, Enum):
         return self in (Outcome.COMPLETED, Outcome.STOPPED_EARLY)
 
 
+# Outcomes of trials that ended without an error: Tune holds them as done, and their runs are final.
+SETTLED = (Outcome.COMPLETED.value, Outcome.STOPPED_EARLY.value, Outcome.DIVERGED.value)
+
+
 def outcome_of(run: RunRecord) -> Outcome:
     """A run's outcome (runs of older sweeps without the tag: from their status)."""
     value = run.tags.get(Tag.OUTCOME)
@@ -103,6 +107,7 @@ class _Open:
     number: int | None
     last_epoch: int  # the last epoch whose training metrics the run holds
     started: float
+    settled: bool = False  # the run ended before (SETTLED): nothing more is recorded in it
 
 
 class TrialRuns:
@@ -132,6 +137,9 @@ class TrialRuns:
             return self._open[tune_id].run_id
         number = self.study.number_of(tune_id) if self.study else None
         run = self._find(tune_id, number)
+        if run is not None and run.status != RUNNING and outcome_of(run).value in SETTLED:
+            self._open[tune_id] = _Open(run.run_id, number, 0, time.time(), settled=True)
+            return run.run_id
         assignment = self.spec.decode(dict(sample))
         method = str(assignment.get("method.name", self.spec.base_value("method.name")))
         if run is None:
@@ -203,6 +211,8 @@ class TrialRuns:
         if entry is None:
             self.open(tune_id, sample)
             entry = self._open[tune_id]
+        if entry.settled:
+            return
         payload = result.get(PAYLOAD) or {}
         epoch = int(result.get(EPOCH, 0))
         points = [
@@ -223,12 +233,14 @@ class TrialRuns:
             self.tracker.set_tags(
                 entry.run_id,
                 {
-                    **{f"mrmp.{k}": v for k, v in host.items()},
+                    **{k if k.startswith("mrmp.") else f"mrmp.{k}": v for k, v in host.items()},
                     Tag.UNITS: json.dumps(payload.get("units", [])),
                 },
             )
             if "started" in payload:  # unix time; one point per attempt
-                self.tracker.log_series(entry.run_id, [("time/train_started_unix", float(payload["started"]), 0)])
+                self.tracker.log_series(
+                    entry.run_id, [("time/train_started_unix", float(payload["started"]), 0)]
+                )
 
     # --- closing ------------------------------------------------------------------------------------------
     def finish(
@@ -246,6 +258,9 @@ class TrialRuns:
         if entry is None:
             self.open(tune_id, sample)
             entry = self._open[tune_id]
+        if entry.settled:
+            del self._open[tune_id]
+            return outcome_of(self.tracker.get_run(entry.run_id))
         result = result or {}
         said = result.get(OUTCOME)
         payload = result.get(PAYLOAD) or {}

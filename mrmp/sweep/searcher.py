@@ -87,6 +87,8 @@ class StudyLink:
 
     def set_run(self, number: int, run_id: str) -> None:
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id(), number)
+        if self.storage.get_trial(trial_id).state.is_finished():  # told before: Optuna refuses any change
+            return
         self.storage.set_trial_user_attr(trial_id, RUN_ATTR, run_id)
 
     def requeue(self, known_tune_ids: Iterable[str]) -> list[int]:

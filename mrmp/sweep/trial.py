@@ -52,6 +52,9 @@ class TrialContext:
 
     spec: SweepSpec
     data: dict[str, Any]  # data_key -> PreparedData, or a Ray ObjectRef to one
+    # Tune trial id -> last result, for trials a restored part may hold as unfinished although their runs
+    # ended (they ended after Tune's last save, and the driver was killed): they report it and train nothing
+    ended: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def dataset(self, cfg: Any) -> PreparedData:
         value = self.data[data_key(cfg.data)]
@@ -239,7 +242,8 @@ def run_trial(
         if why := trial.diverged:
             if "nonfinite" in spec.section.retry_on:
                 raise NonFiniteLoss(why)
-            session.report({**result, OUTCOME: "diverged", PAYLOAD: {**payload, "error": why}}, None)
+            worst = {o.key: o.worst() for o in spec.objectives}  # Tune refuses a result without its metric
+            session.report({**result, **worst, OUTCOME: "diverged", PAYLOAD: {**payload, "error": why}}, None)
             return
         if trial.done:
             final, values = trial.final()

@@ -36,6 +36,8 @@ class RunRecord:
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)  # latest value of each key (highest step)
+    start_time: float | None = None  # seconds since the epoch, when the run was created
+    end_time: float | None = None  # when it last ended (None if it never did)
 
 
 class Tracker(abc.ABC):

@@ -168,6 +168,8 @@ def _record(run: Any) -> RunRecord:
         tags=tags,
         params=dict(run.data.params),
         metrics=dict(run.data.metrics),
+        start_time=run.info.start_time / 1000 if run.info.start_time else None,
+        end_time=run.info.end_time / 1000 if run.info.end_time else None,
     )
 
 
