@@ -173,7 +173,9 @@ def driver_command(probes: Path, argv: list[str], **probe: Any) -> list[str]:
     return [sys.executable, "-c", code, str(probes), json.dumps(probe), "sweep", *argv]
 
 
-def run_driver(argv: list[str], probes: Path, timeout: float = 600, **probe: Any) -> subprocess.CompletedProcess:
+def run_driver(
+    argv: list[str], probes: Path, timeout: float = 600, **probe: Any
+) -> subprocess.CompletedProcess:
     """`mrmp sweep ARGV...` as its own process (a clean driver: no Ray state shared with pytest) with the probe;
     its output captured."""
     return subprocess.run(

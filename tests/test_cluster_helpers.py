@@ -213,3 +213,23 @@ def tiny_sweep(path: Path, name: str, root: Path, **sweep: Any) -> Path:
 
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+def source_env(path: Path, env: dict[str, str]) -> dict[str, str]:
+    """The environment after `source PATH` in a bash started with `env`, as a user's shell would have it (the
+    env files of cluster/local/start.sh extend PATH, so they are sourced rather than parsed)."""
+    out = subprocess.run(
+        ["bash", "-c", 'source "$1" && env -0', "bash", str(path)],
+        env=env,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def without_dir_on_path(env: dict[str, str], directory: Path) -> dict[str, str]:
+    """`env` with `directory` taken off PATH (so a command found there must be found some other way)."""
+    keep = [
+        p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != directory.resolve()
+    ]
+    return {**env, "PATH": os.pathsep.join(keep)}

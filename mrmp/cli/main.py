@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "report": "report",
     "ui": "ui",
+    "verify": "verify",
     "bench": "bench",
 }
 

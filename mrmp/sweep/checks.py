@@ -112,10 +112,11 @@ def _check_samples(spec: SweepSpec, rep: Reporter) -> None:
     undefined_for: set[tuple[str, str]] = set()  # (objective, method) reported once, with its first sample
     takers = {n: set(registry.get(n).Params.__dataclass_fields__) for n in registry.names()}
 
-    def add(key: str, message: str, line: int | None) -> None:
+    def add(key: str, message: str, line: int | None, suffix: str = "") -> None:
+        """One issue per key and message, shown with the first sample that raised it."""
         if (key, message) not in seen:
             seen.add((key, message))
-            rep.issues.append(Issue(spec.path, key, message, line))
+            rep.issues.append(Issue(spec.path, key, message + suffix, line))
 
     for assignment, shown, line_key in _samples(spec, rep):
         sampled = f" (sampled {shown})" if shown else ""
@@ -152,7 +153,7 @@ def _report(spec, rep, error, assignment, repeat, line_key, suffix, takers, add)
     for issue in error.issues:
         key, line = _locate(spec, rep, issue.key, assignment, repeat, line_key)
         message = issue.message + _method_hint(issue, spec, takers)
-        add(key, message + suffix, line)
+        add(key, message, line, suffix)
 
 
 def _locate(

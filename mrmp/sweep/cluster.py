@@ -4,6 +4,8 @@
   runtime_env env_vars, so it reaches the workers of any cluster (not only a local one that inherits the
   driver's environment). Inside a Ray Job (`ray job submit`) Ray merges it with the job's runtime_env
   (its working_dir stays); a variable the job already sets is left to the job.
+- `leave_job_working_dir(to)`: inside a Ray Job, the driver leaves the job's working directory (Ray may replace
+  it while the job runs) before Ray starts.
 - `trial_resources(cpu, gpu)`: the per-trial request for `tune.with_resources`, checked the way Ray schedules
   it (a fractional GPU share is at most 1; 0.25 puts four trials on one GPU).
 - `isolate_devices(gpu)`: first thing in a trial: a trial that asked for no GPU sees none, so
@@ -40,6 +42,21 @@ def job_runtime_env() -> dict[str, Any]:
     except ValueError:
         return {}
     return dict((job or {}).get("runtime_env") or {})
+
+
+def leave_job_working_dir(to: Path) -> bool:
+    """Inside a Ray Job shipped with a working_dir, make `to` (created if missing) the current directory; True
+    when it did. Call it once every path given relative to the start directory is resolved, before Ray starts.
+
+    The job's driver starts in the job's unpacked working_dir, a directory Ray owns: a node's runtime-env agent
+    that unpacks the same package there again (nodes sharing one temp dir, or after its cache evicted it) removes
+    it first. The driver is then left in a directory that no longer exists, and Ray Tune and MLflow still
+    resolve paths against it (`os.path.relpath`, `Path.cwd`): FileNotFoundError."""
+    if not job_runtime_env().get("working_dir"):
+        return False
+    to.mkdir(parents=True, exist_ok=True)
+    os.chdir(to)
+    return True
 
 
 def ray_init_kwargs(env: Mapping[str, str] | None = None) -> dict[str, Any]:

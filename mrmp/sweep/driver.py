@@ -29,9 +29,11 @@ from mrmp.tracking import FINISHED, KILLED, RUNNING, Tracker
 from mrmp.validation import ConfigError, Issue
 
 from .lifecycle import Outcome, Tag, TrialRuns
+from .report import ReportRefresher
 from .results import best_per_method, outcome_counts, trials
 from .spec import SweepSpec
 from .state import DriverLock, SweepState, now, read_state
+from .views import summary_lines, sweep_params
 
 # Measured defaults for this stack (docs/sweeps.md, stack notes §10); a value already in the environment wins.
 ENV_DEFAULTS = {
@@ -46,7 +48,6 @@ ENV_DEFAULTS = {
 }
 LOCAL_ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled"}  # loopback-only local cluster: no ~/.ray/auth_token
 OBJECT_STORE_BYTES = 256 * 1024**2  # the datasets are kB to MB; Ray's default would reserve 30 % of RAM
-REPORT_EVERY_S = 30.0  # the parent run's report is refreshed at most this often while trials finish
 
 
 def apply_env_defaults(local: bool = True) -> None:
@@ -101,6 +102,10 @@ class Sweep:
     def run(self, resume: bool = False, add_trials: int = 0) -> SweepOutcome:
         apply_env_defaults(local=self.address is None)
         t0 = time.perf_counter()
+        if add_trials and self.spec.searcher == "grid":
+            raise ConfigError(
+                [Issue("--add-trials", "", f"a grid sweep has exactly its {self.spec.trials} points")]
+            )
         self.state = read_state(self.spec.dir)
         running = self.lock.holder()
         if running is not None:  # what a second driver must hear first, with or without --resume
@@ -188,6 +193,10 @@ class Sweep:
         if self.address is None:
             cluster.check_resources(spec, cluster.local_nodes(gpus=spec.gpu > 0), "this machine")
         spec.dir.mkdir(parents=True, exist_ok=True)
+        # Under `ray job submit --working-dir`, the current directory is the job's unpacked package, which Ray may
+        # remove and unpack again while the job runs: resolve what is relative to it, then leave it.
+        self.sweep_file = str(Path(spec.path).resolve())
+        cluster.leave_job_working_dir(spec.dir)
         opened: dict[str, Any] = {}
         opener = threading.Thread(target=self._open_tracker, args=(opened,), daemon=True)
         opener.start()  # the tracking store's schema (seconds for a fresh sqlite DB) while Ray starts
@@ -229,8 +238,11 @@ class Sweep:
         tags = provenance()
         parent = self._parent(tags)
         total = self.state.trials_launched + sum(p["trials"] for p in todo if p["status"] == "new")
+        self._done_before = sum(
+            1 for r in trials(self.tracker, self.state) if r.outcome is not Outcome.RUNNING
+        )
         if not self.quiet:
-            from .progress import banner
+            from .views import banner
 
             for line in banner(spec, total, resume, self.address, parent):
                 self.log(line)
@@ -252,9 +264,7 @@ class Sweep:
         spec, tracker = self.spec, self.tracker
         if self.state is None:
             parent = tracker.create_run(
-                spec.name,
-                None,
-                {**tags, Tag.KIND: "sweep", "mrmp.sweep_file": str(Path(spec.path).resolve())},
+                spec.name, None, {**tags, Tag.KIND: "sweep", "mrmp.sweep_file": self.sweep_file}
             )
             tracker.log_params(parent, sweep_params(spec))
             text = yaml.safe_dump(spec.raw, sort_keys=False)
@@ -264,7 +274,7 @@ class Sweep:
                 spec.dir,
                 {
                     "name": spec.name,
-                    "sweep_file": str(Path(spec.path).resolve()),
+                    "sweep_file": self.sweep_file,
                     "fingerprint": spec.fingerprint(),
                     "parent_run_id": parent,
                     "tracking": {
@@ -297,9 +307,9 @@ class Sweep:
         from ray import tune
 
         from .cluster import split_location, trial_resources
-        from .hooks import Lifecycle, tune_trainable
+        from .hooks import Lifecycle, make_scheduler, tune_trainable
         from .progress import Progress
-        from .searcher import StudyLink
+        from .searcher import StudyLink, make_searcher
         from .trial import TrialContext
 
         spec, state = self.spec, self.state
@@ -308,7 +318,7 @@ class Sweep:
         factory = RunsFactory(spec, state.parent_run_id, tags)
         callbacks: list[Any] = [Lifecycle(factory, ReportRefresher(spec.dir, state.parent_run_id))]
         if not self.quiet:
-            callbacks.append(Progress(spec, total, link, log=self.log))
+            callbacks.append(Progress(spec, total, link, done=self._done_before, log=self.log))
         ctx = TrialContext(spec=spec, data=refs, ended=self._ended() if part["status"] != "new" else {})
         trainable = tune.with_resources(
             tune.with_parameters(tune_trainable, ctx=ctx), trial_resources(spec.cpu, spec.gpu)
@@ -322,8 +332,8 @@ class Sweep:
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
-                    search_alg=self._searcher(),
-                    scheduler=self._scheduler(),
+                    search_alg=make_searcher(spec),
+                    scheduler=make_scheduler(spec),
                     num_samples=part["trials"],
                     max_concurrent_trials=spec.concurrency,
                     trial_dirname_creator=lambda t: t.trial_id,  # short: Tune's default spells out the config
@@ -392,37 +402,6 @@ class Sweep:
                 out[r.tags[Tag.TUNE_ID]] = {EPOCH: int(r.tags.get(Tag.EPOCHS, 0)), OUTCOME: outcome, **values}
         return out
 
-    def _searcher(self) -> Any:
-        from .searcher import OptunaSearcher
-
-        spec = self.spec
-        points = [spec.label(a) for a in spec.grid_points()] if spec.searcher == "grid" else None
-        return OptunaSearcher(
-            url=spec.optuna_url,
-            study_name=spec.name,
-            searcher=spec.searcher,
-            seed=spec.seed,
-            space=spec.define_by_run,
-            metrics=[o.key for o in spec.objectives],
-            modes=[o.mode for o in spec.objectives],
-            points=points,
-        )
-
-    def _scheduler(self) -> Any:
-        if self.spec.scheduler is None:
-            return None
-        from ray.tune.schedulers import ASHAScheduler
-
-        s, first = self.spec.scheduler, self.spec.objectives[0]
-        return ASHAScheduler(
-            time_attr="epoch",  # grace_period and max_t are in epochs
-            metric=first.key,
-            mode=first.mode,
-            grace_period=s["grace_period"],
-            reduction_factor=s["reduction_factor"],
-            max_t=s["max_t"] or 10**6,  # no cap by default: trials end when their training ends
-        )
-
     # --- closing ------------------------------------------------------------------------------------------
     def _close(self, interrupted: bool, t0: float, status: str) -> SweepOutcome:
         spec, state, tracker = self.spec, self.state, self.tracker
@@ -466,45 +445,9 @@ class Sweep:
             if r.outcome in (Outcome.FAILED, Outcome.LOST)
         ]
         outcome = SweepOutcome(status, wall, counts, best, state.parent_run_id, failed)
-        self._summary(outcome)
+        for line in summary_lines(spec, outcome):
+            self.log(line)
         return outcome
-
-    def _summary(self, outcome: SweepOutcome) -> None:
-        from .lifecycle import describe_short
-
-        spec, log = self.spec, self.log
-        first = spec.objectives[0]
-        log("")
-        log(
-            f"sweep {spec.name}: {outcome.status} in {outcome.wall_s:.0f} s; trials: "
-            + ", ".join(f"{n} {k}" for k, n in sorted(outcome.trials.items()))
-        )
-        if outcome.best:
-            log(
-                f"best trial per method (validation {first.metric}, mean and 95 % interval over repeats; test beside):"
-            )
-            for m, row in outcome.best.items():
-                scores = {k: v for k, v in row.items() if v is not None}
-                log(f"  {m:<8} {row['trial']:<12} {describe_short(spec, scores)}")
-        for line in outcome.failed:
-            log(f"  failed: {line[:200]}")
-        ref = spec.ref
-        log("where to look:")
-        if spec.tracking.backend == "mlflow":
-            log(f"  MLflow UI         mrmp ui {ref}      (store {spec.tracking.uri})")
-        elif spec.tracking.backend == "local":
-            log(f"  tracking files    {spec.tracking.uri}")
-        log(f"  Optuna dashboard  optuna-dashboard {spec.optuna_url} --host 127.0.0.1 --server wsgiref")
-        log(f"  report            {spec.dir / 'report' / 'report.md'}   (mrmp report {ref} --out DIR)")
-        log(f"  best configs      mrmp export {ref} --out best/")
-        if outcome.exit_code in (130, 3):
-            sets = "".join(f" --set {o}" for o in spec.overrides)
-            why = (
-                "interrupted"
-                if outcome.exit_code == 130
-                else "a trial's process was lost; resuming retries it"
-            )
-            log(f"  resume ({why}): mrmp sweep {spec.path} --resume{sets}")
 
 
 @dataclass
@@ -527,35 +470,6 @@ class RunsFactory:
         )
 
 
-@dataclass
-class ReportRefresher:
-    """Puts the sweep's report (table, frontier plot, trials.csv) on its parent run as trials finish, at most
-    every `every_s` seconds (picklable: a restored part brings it back)."""
-
-    sweep_dir: Path
-    parent_id: str
-    every_s: float = REPORT_EVERY_S
-    _due: float = 0.0
-
-    def __call__(self, runs: TrialRuns, log: Callable[[str], None] = print) -> None:
-        if time.monotonic() < self._due:
-            return
-        self._due = time.monotonic() + self.every_s
-        if runs.spec.tracking.backend == "none":
-            return
-        from .report import build_report
-
-        state = read_state(self.sweep_dir)
-        out = self.sweep_dir / "report"
-        try:
-            build_report(state, out, tracker=runs.tracker)
-            for name in ("report.md", "frontier.png", "frontier.csv", "trials.csv"):
-                if (out / name).exists():
-                    runs.tracker.log_artifact(self.parent_id, f"report/{name}", (out / name).read_bytes())
-        except Exception as e:  # noqa: BLE001  (a report is a view: never stop the sweep over it)
-            log(f"warning: the report could not be refreshed: {type(e).__name__}: {e}")
-
-
 def quiet_tune_logs() -> None:
     """Tune's own lines (where it saved its state, its result files) say nothing a user of mrmp needs."""
     import logging
@@ -565,20 +479,3 @@ def quiet_tune_logs() -> None:
         logging.ERROR
     )  # its stop and resume hints name Tune APIs: ours say it
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)  # no result.json: ours
-
-
-def sweep_params(spec: SweepSpec) -> dict[str, Any]:
-    s = spec.section
-    return {
-        "sweep.searcher": s.searcher,
-        "sweep.trials": spec.trials,
-        "sweep.concurrency": s.concurrency,
-        "sweep.objectives": [f"{o.metric}:{o.mode}" for o in spec.objectives],
-        "sweep.target_rates": spec.targets,
-        "sweep.scheduler": spec.scheduler or "none",
-        "sweep.report_every": s.report_every,
-        "sweep.repeats": spec.repeats,
-        "sweep.resources": {"cpu": spec.cpu, "gpu": spec.gpu},
-        "sweep.space": [p.key for p in spec.space],
-        "sweep.seed": s.seed,
-    }

@@ -32,9 +32,19 @@ def _estimate(r: TrialRecord, key: str) -> dict[str, Any] | None:
     )
 
 
-def _entry(tracker: Tracker, r: TrialRecord, path: Path, obj: Objective, out: Path) -> dict[str, Any]:
+def _entry(
+    tracker: Tracker, state: SweepState, r: TrialRecord, path: Path, obj: Objective, out: Path
+) -> dict[str, Any]:
+    from mrmp.train import CurvePoint
+
+    from .objectives import metric_value
+    from .results import unit_curve
+    from .views import train_command
+
     summary = json.loads(tracker.read_artifact(r.run_id, "summary.json"))
     units = summary.get("units", [])
+    first: list[CurvePoint] = unit_curve(tracker, r.run_id, 0)
+    targets = [units[0]["target"]] if units and units[0].get("target") is not None else state.targets
     return {
         "method": r.method,
         "file": path.name,
@@ -42,15 +52,25 @@ def _entry(tracker: Tracker, r: TrialRecord, path: Path, obj: Objective, out: Pa
         "mode": obj.mode,
         "validation": _estimate(r, obj.key),
         "test": _estimate(r, f"test_{obj.name}"),
+        "first_unit": {
+            "label": units[0].get("label") if units else None,
+            "validation": metric_value(obj.metric, first, targets, "val"),
+            "test": metric_value(obj.metric, first, targets, "test"),
+        },
         "run_id": r.run_id,
         "trial": r.name,
         "optuna_number": r.number,
         "sample": r.sample,
         "units": [u.get("label") for u in units],
-        "note": "the file is the first unit's config; the scores are means over all units' repeats"
+        "targets": targets,
+        "unit_configs": [
+            {"repeat": u["repeat"], "target": u["target"], "config": u["config"]} for u in units
+        ],
+        "note": "the file is the first unit's config (first_unit: what it scored); validation/test are means "
+        "over all units"
         if len(units) > 1
         else None,
-        "command": f"mrmp train {out / path.name} --out runs/export/{path.stem}",
+        "command": train_command([obj], targets, str(out / path.name), f"runs/export/{path.stem}"),
     }
 
 
@@ -72,7 +92,7 @@ def export_best(
     for method, r in best_per_method(records, obj).items():
         path = out / f"{method}.yaml"
         path.write_bytes(tracker.read_artifact(r.run_id, "config.yaml"))
-        entries.append(_entry(tracker, r, path, obj, out))
+        entries.append(_entry(tracker, state, r, path, obj, out))
     by_id = {r.run_id: r for r in records}
     for rate in rates or []:
         for method in dict.fromkeys(r.method for r in records):
@@ -87,7 +107,7 @@ def export_best(
             path = out / f"{method}@{rate:g}.yaml"
             path.write_bytes(tracker.read_artifact(r.run_id, "config.yaml"))
             at = Objective(f"acc@{rate:g}", "max")
-            entry = _entry(tracker, r, path, at, out)
+            entry = _entry(tracker, state, r, path, at, out)
             entry["validation"] = {
                 "mean": row["val"],
                 "ci95": [row["val_lo"], row["val_hi"]] if row["val_lo"] is not None else None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from mrmp.tracking import FAILED, FINISHED, KILLED, RUNNING, RunRecord, Tracker
 
 from .spec import SweepSpec
+from .views import config_header, describe, describe_short, rates_csv
 
 
 class Outcome(str, Enum):
@@ -236,6 +237,10 @@ class TrialRuns:
                     Tag.UNITS: json.dumps(payload.get("units", [])),
                 },
             )
+            if "started" in payload:  # unix time; one point per attempt
+                self.tracker.log_series(
+                    entry.run_id, [("time/train_started_unix", float(payload["started"]), 0)]
+                )
 
     # --- closing ------------------------------------------------------------------------------------------
     def finish(
@@ -370,7 +375,7 @@ class TrialRuns:
             },
         )
         self.tracker.log_metrics(entry.run_id, {"time/train_s": sum(u["train_s"] for u in units)}, step=0)
-        header = config_header(self.spec, entry, scores)
+        header = config_header(self.spec, entry.number, entry.run_id, scores)
         self.tracker.log_artifact(
             entry.run_id, "config.yaml", header + yaml.safe_dump(units[0]["config"], sort_keys=False)
         )
@@ -399,77 +404,3 @@ class TrialRuns:
     def take_finished(self) -> list[str]:
         out, self.finished = self.finished, []
         return out
-
-
-# --- what people read ---------------------------------------------------------------------------------------
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, list):
-        return "[" + ",".join(_short(v) for v in value) + "]"
-    return str(value)
-
-
-def describe(
-    method: str,
-    assignment: Mapping[str, Any],
-    scores: Mapping[str, float] | None = None,
-    spec: SweepSpec | None = None,
-) -> str:
-    """One line for the run's description: the method, the sampled values, and the score once there is one."""
-    values = ", ".join(
-        f"{k.split('.', 1)[1]}={_short(v)}" for k, v in assignment.items() if k != "method.name"
-    )
-    line = f"{method}" + (f" · {values}" if values else "")
-    if scores and spec is not None:
-        line += " · " + describe_short(spec, scores)
-    return line
-
-
-def describe_short(spec: SweepSpec, scores: Mapping[str, float]) -> str:
-    """`val acc@targets 81.2 ± 3.4 % (test 79.6)`: the first objective, its interval, the test score beside."""
-    o = spec.objectives[0]
-    mean = scores.get(o.key)
-    if mean is None:
-        return ""
-    lo, hi = scores.get(f"{o.key}_ci95_lo"), scores.get(f"{o.key}_ci95_hi")
-    spread = f" ± {(hi - lo) / 2 * 100:.1f}" if lo is not None and hi is not None else ""
-    test = scores.get(f"test_{o.name}")
-    tail = f" (test {test * 100:.1f})" if test is not None else ""
-    return f"val {o.metric} {mean * 100:.1f}{spread} %{tail}"
-
-
-def config_header(spec: SweepSpec, entry: _Open, scores: Mapping[str, float]) -> str:
-    """The comment an exported config starts with: where it comes from and what it scored."""
-    lines = [
-        f"# from sweep {spec.name}, trial {entry.number if entry.number is not None else '?'} (MLflow run {entry.run_id})",
-        f"# {describe_short(spec, scores)}",
-        "# re-run: mrmp train THIS_FILE --out runs/again   (the first repeat's config)",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def rates_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Per-rate estimates over repeats: rate, seen, val and test mean/std/95 % interval, integrity columns."""
-    head = ["rate", "seen", "observed_rate", "effective_rate", "disconnected"]
-    for split in ("val", "test"):
-        head += [f"{split}_mean", f"{split}_std", f"{split}_ci95_lo", f"{split}_ci95_hi", f"{split}_n"]
-    out = [",".join(head)]
-
-    def cell(v: Any) -> str:
-        return "" if v is None else (f"{v:.6f}" if isinstance(v, float) else str(v))
-
-    for r in rows:
-        cells = [cell(float(r["rate"])), str(int(r["seen"])), cell(float(r["observed_rate"]))]
-        cells += [cell(float(r["effective_rate"])), str(int(r["disconnected"]))]
-        for split in ("val", "test"):
-            e = r[split] or {}
-            cells += [
-                cell(e.get("mean")),
-                cell(e.get("std")),
-                cell(e.get("lo")),
-                cell(e.get("hi")),
-                cell(e.get("n")),
-            ]
-        out.append(",".join(cells))
-    return "\n".join(out) + "\n"

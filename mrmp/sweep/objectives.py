@@ -107,9 +107,10 @@ def undefined(
         return None
     if objective.rate is not None:
         if trained is not None and not any(abs(objective.rate - t) < 1e-9 for t in trained):
+            hint = "; name sweep.target_rates to train it where you compare" if trained != (0.0,) else ""
             return (
                 f"it is trained for rate {_rates(trained)} only: scoring it at {objective.rate:g} would judge a "
-                "network at a rate it never trained for; name sweep.target_rates to train it where you compare"
+                f"network at a rate it never trained for{hint}"
             )
         return None
     if objective.metric == "dense":

@@ -1,6 +1,6 @@
-"""What a sweep prints while it runs: a banner (where things are, how to look at them now), a line per trial
-start and end (method, sampled values, score with its interval), and a status table every `every_s` seconds.
-Ray Tune's own output is off; this replaces it.
+"""What a sweep prints while it runs: a line per trial start and end (method, sampled values, score with its
+interval) and a status table every `every_s` seconds, after the banner (`views.banner`). Ray Tune's own output
+is off; this replaces it.
 """
 
 from __future__ import annotations
@@ -14,33 +14,6 @@ from ray import tune
 
 from .spec import SweepSpec
 from .trial import EPOCH, OUTCOME, PAYLOAD
-
-
-def banner(spec: SweepSpec, total: int, resumed: bool, address: str | None, parent_run_id: str) -> list[str]:
-    """The lines printed before the first trial: what runs, where it is recorded, how to watch it."""
-    what = ", ".join(o.metric + ("" if o.mode == "max" else " (min)") for o in spec.objectives)
-    targets = f" at rates {', '.join(f'{r:g}' for r in spec.targets)}" if spec.targets else ""
-    repeats = len(spec.repeat_list())
-    lines = [
-        f"mrmp sweep {spec.name}: {total} trials{' (resumed)' if resumed else ''}, {spec.concurrency} at a time, "
-        f"{spec.searcher} searcher, scheduler {'asha' if spec.scheduler else 'none'}; Ray {address or 'local'}",
-        f"  selecting on validation {what}{targets}; {repeats} repeat{'s' if repeats > 1 else ''} per trial "
-        "(mean and 95 % interval)",
-    ]
-    if spec.tracking.backend == "mlflow":
-        if (spec.tracking.uri or "").startswith("sqlite:"):
-            lines.append(f"  MLflow    {spec.tracking.uri}   watch now: mrmp ui {spec.ref}")
-        else:
-            lines.append(f"  MLflow    {spec.tracking.uri} (experiment {spec.tracking.experiment})")
-        lines.append(f"            parent run {parent_run_id}")
-    elif spec.tracking.backend == "local":
-        lines.append(f"  records   {spec.tracking.uri}")
-    lines.append(
-        f"  Optuna    {spec.optuna_url} (study {spec.name})   watch now: optuna-dashboard {spec.optuna_url} "
-        "--host 127.0.0.1 --server wsgiref"
-    )
-    lines.append(f"  files     {spec.dir}")
-    return lines
 
 
 def _short(value: Any) -> str:
@@ -59,10 +32,12 @@ class Progress(tune.Callback):
         spec: SweepSpec,
         total: int,
         study: Any = None,
+        done: int = 0,
         every_s: float = 30.0,
         log: Callable[[str], None] = print,
     ):
         self.spec, self.total, self.study, self.every_s, self.log = spec, total, study, every_s, log
+        self.done_before = done  # trials that ended in earlier launches
         self._names: dict[str, str] = {}
         self._last: dict[str, Mapping[str, Any]] = {}
         self._done: dict[str, str] = {}
@@ -89,7 +64,7 @@ class Progress(tune.Callback):
         )
 
     def _count(self) -> str:
-        return f"[{len(self._done):>3}/{self.total}]"
+        return f"[{self.done_before + len(self._done):>3}/{self.total}]"
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.log(f"{self._count()} {self._name(trial)} started: {self._values(trial.config) or 'defaults'}")

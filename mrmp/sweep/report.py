@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mrmp.stats import Estimate
 from mrmp.tracking import Tracker
 
-from .lifecycle import Outcome, Tag
+from .lifecycle import Outcome, Tag, TrialRuns
 from .objectives import Objective
 from .results import TrialRecord, best_per_method, frontier, outcome_counts, ranked, trials
-from .state import SweepState
+from .state import SweepState, read_state
+
+REPORT_EVERY_S = 30.0  # the parent run's report is refreshed at most this often while trials finish
 
 
 def _pct(e: Estimate | None) -> str:
@@ -197,3 +201,30 @@ def build_report(state: SweepState, out: str | Path, tracker: Tracker | None = N
 def _round_rate(rate: float) -> bool:
     """Rates worth a row in the markdown (the CSV has all): 0.5, 0.6, ..., 0.9 and 0.95, 0.98."""
     return any(abs(rate - r) < 1e-9 for r in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98))
+
+
+@dataclass
+class ReportRefresher:
+    """Puts the sweep's report (table, frontier plot, trials.csv) on its parent run as trials finish, at most
+    every `every_s` seconds (picklable: a restored part brings it back)."""
+
+    sweep_dir: Path
+    parent_id: str
+    every_s: float = REPORT_EVERY_S
+    _due: float = 0.0
+
+    def __call__(self, runs: TrialRuns, log: Callable[[str], None] = print) -> None:
+        if time.monotonic() < self._due:
+            return
+        self._due = time.monotonic() + self.every_s
+        if runs.spec.tracking.backend == "none":
+            return
+        state = read_state(self.sweep_dir)
+        out = self.sweep_dir / "report"
+        try:
+            build_report(state, out, tracker=runs.tracker)
+            for name in ("report.md", "frontier.png", "frontier.csv", "trials.csv"):
+                if (out / name).exists():
+                    runs.tracker.log_artifact(self.parent_id, f"report/{name}", (out / name).read_bytes())
+        except Exception as e:  # noqa: BLE001  (a report is a view: never stop the sweep over it)
+            log(f"warning: the report could not be refreshed: {type(e).__name__}: {e}")

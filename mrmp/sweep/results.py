@@ -151,3 +151,22 @@ def frontier(tracker: Tracker, records: Sequence[TrialRecord]) -> list[dict[str,
                     "run_id": r.run_id,
                 }
     return [best[k] for k in sorted(best)]
+
+
+def unit_curve(tracker: Tracker, run_id: str, index: int) -> list[Any]:
+    """One unit's curve (validation and test at each rate it was scored at), from `units/curve_<i>.csv`."""
+    from mrmp.train import CurvePoint
+
+    text = tracker.read_artifact(run_id, f"units/curve_{index}.csv").decode("utf-8")
+    return [
+        CurvePoint(
+            rate=float(r["rate"]),
+            val_accuracy=float(r["val_accuracy"]) if r["val_accuracy"] else None,
+            test_accuracy=float(r["test_accuracy"]),
+            observed_rate=float(r["observed_rate"]),
+            effective_rate=float(r["effective_rate"]),
+            disconnected=int(r["disconnected"]),
+            seen=int(r["seen"]),
+        )
+        for r in csv.DictReader(io.StringIO(text))
+    ]

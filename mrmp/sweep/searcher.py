@@ -139,9 +139,8 @@ class OptunaSearcher(Searcher):
             self._study = open_study(
                 self.url, self.study_name, self.sampler_name, self.seed, self.metrics, self.modes
             )
-            enqueued = {repr(sorted(t.params.items())) for t in self._study.get_trials(deepcopy=False)}
-            for point in self.points:  # a grid, point by point (idempotent across launches)
-                if repr(sorted(point.items())) not in enqueued:
+            if not self._study.get_trials(deepcopy=False):  # a grid, point by point, into a new study only
+                for point in self.points:
                     self._study.enqueue_trial(point)
         return self._study
 
@@ -208,3 +207,18 @@ class OptunaSearcher(Searcher):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_study": None, "_live": {}}
+
+
+def make_searcher(spec: Any) -> OptunaSearcher:
+    """The searcher of a sweep spec (a grid is its points, enqueued one by one)."""
+    points = [spec.label(a) for a in spec.grid_points()] if spec.searcher == "grid" else None
+    return OptunaSearcher(
+        url=spec.optuna_url,
+        study_name=spec.name,
+        searcher=spec.searcher,
+        seed=spec.seed,
+        space=spec.define_by_run,
+        metrics=[o.key for o in spec.objectives],
+        modes=[o.mode for o in spec.objectives],
+        points=points,
+    )

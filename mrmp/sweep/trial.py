@@ -226,7 +226,12 @@ def run_trial(
     if saved is not None:
         trial.load(saved)
     last_checkpoint = time.monotonic()
-    first = {"host": host or {}, "units": [u.label for u, _ in trial.units], "epochs": trial.total_epochs}
+    first = {
+        "host": host or {},
+        "units": [u.label for u, _ in trial.units],
+        "epochs": trial.total_epochs,
+        "started": time.time(),  # when training (re)starts: what the sweep's start-up and overhead are measured by
+    }
     while True:
         trial.advance()
         rows = trial.epoch_rows()
