@@ -28,7 +28,7 @@ from mrmp.provenance import provenance
 from mrmp.tracking import FINISHED, KILLED, RUNNING, Tracker
 from mrmp.validation import ConfigError, Issue
 
-from .lifecycle import Outcome, Tag, TrialRuns
+from .lifecycle import SETTLED, Outcome, Tag, TrialRuns
 from .report import ReportRefresher
 from .results import best_per_method, outcome_counts, trials
 from .spec import SweepSpec
@@ -391,7 +391,6 @@ class Sweep:
 
     def _ended(self) -> dict[str, dict[str, Any]]:
         """The last result of each trial whose run ended without an error (see `TrialContext.ended`)."""
-        from .lifecycle import SETTLED
         from .trial import EPOCH, OUTCOME
 
         out = {}
