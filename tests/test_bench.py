@@ -51,6 +51,10 @@ def test_sweep_item_reads_its_figures_from_the_tracker(ray_local, tmp_path, caps
         assert run.run.start_time <= run.run.end_time
     assert r["ratio"] == pytest.approx(r["wall_s"] / (r["sum_train_s"] / 2))
     assert r["startup_s"] == pytest.approx(min(t.run.start_time for t in recorded.values()) - r["called_at"])
+    started = [
+        v for t in recorded.values() for _, v in tracker.metric_history(t.run_id, "time/train_started_unix")
+    ]
+    assert len(started) == 2 and r["first_epoch_s"] > min(started) - r["called_at"] > r["startup_s"]
     with capsys.disabled():
         shown = ("ratio", "wall_s", "sum_train_s", "median_trial_overhead_s", "first_epoch_s", "teardown_s")
         print("\n[bench] sweep item, 2 MP trials x 4 epochs:", {k: round(r[k], 2) for k in shown})

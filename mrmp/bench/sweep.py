@@ -9,8 +9,8 @@ process), with its default MLflow store. Every figure is then read from what the
 - ratio = sweep wall ÷ (Σ training times ÷ concurrency): 1 would be a sweep that only trains;
 - per-trial overhead = trial wall − its training time (the worker's set-up, validation at each report,
   checkpoints, the final curve, recording), median over trials;
-- time to the first epoch: from the API call to the first trial's run start (Ray started, the stores opened,
-  its worker up) plus its first epoch's training time; the worker's set-up in between is in its overhead;
+- time to the first epoch: from the API call to the end of the first trial's first epoch: when its training
+  started (`time/train_started_unix`, after its worker's set-up) plus that epoch's training time;
 - start-up = API call → first run start; teardown = last run end → the API call returns.
 
 Ray is imported only here, lazily (the core never imports it).
@@ -80,7 +80,8 @@ def trial_times(tracker: Any, record: Any) -> dict[str, Any]:
     if train_s is None:
         train_s = units * sum(v for _, v in epochs)
     trial_s = record.metric("time/trial_s")
-    first = min(epochs)[1] * units if epochs else None
+    started = [v for _, v in tracker.metric_history(record.run_id, "time/train_started_unix")]
+    first = min(started) + min(epochs)[1] * units if started and epochs else None
     return {
         "trial": record.name,
         "method": record.method,
@@ -90,7 +91,7 @@ def trial_times(tracker: Any, record: Any) -> dict[str, Any]:
         "overhead_s": trial_s - train_s if trial_s is not None else None,
         "start": run.start_time,
         "end": run.end_time,
-        "first_epoch_s": first,
+        "first_epoch_at": first,  # unix time: the end of its first epoch
     }
 
 
@@ -134,7 +135,7 @@ def sweep_overhead(
     ends = [r["end"] for r in rows if r["end"] is not None]
     overheads = [r["overhead_s"] for r in rows if r["overhead_s"] is not None]
     fractions = [r["overhead_s"] / r["train_s"] for r in rows if r["overhead_s"] is not None and r["train_s"]]
-    first = min((r for r in rows if r["start"] is not None), key=lambda r: r["start"], default=None)
+    first = [r["first_epoch_at"] for r in rows if r["first_epoch_at"] is not None]
     return {
         "ratio": wall / (total / CONCURRENCY),
         "wall_s": wall,
@@ -145,9 +146,11 @@ def sweep_overhead(
         "sum_train_s": total,
         "median_trial_overhead_s": median(overheads) if overheads else None,
         "median_trial_overhead_fraction": median(fractions) if fractions else None,
-        "first_epoch_s": first["start"] - t0 + (first["first_epoch_s"] or 0.0) if first else None,
+        "first_epoch_s": min(first) - t0 if first else None,
         "startup_s": min(starts) - t0 if starts else None,
         "called_at": t0,  # seconds since the epoch: when `Sweep(spec).run()` was called
         "teardown_s": t1 - max(ends) if ends else None,
-        "per_trial": [{k: v for k, v in r.items() if k not in ("start", "end")} for r in rows],
+        "per_trial": [
+            {k: v for k, v in r.items() if k not in ("start", "end", "first_epoch_at")} for r in rows
+        ],
     }
