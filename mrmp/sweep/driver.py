@@ -107,8 +107,7 @@ class Sweep:
                 [Issue("--add-trials", "", f"a grid sweep has exactly its {self.spec.trials} points")]
             )
         self.state = read_state(self.spec.dir)
-        running = self.lock.holder()
-        if running is not None:  # what a second driver must hear first, with or without --resume
+        if (running := self.lock.holder()) is not None:  # a second driver hears this first, --resume or not
             raise ConfigError([Issue(self.spec.path, "", self._running_message(running))])
         self._check_launch(resume)
         if not self.lock.acquire():
@@ -353,20 +352,20 @@ class Sweep:
                 state.parts.append(part)
                 state.save()
         results = tuner.fit()
-        ended = results.num_terminated + results.num_errors
-        interrupted = ended < part["trials"] or ended < len(results)
-        status = "interrupted" if interrupted else "lost" if self._lost_in(results) else "finished"
+        ended, outcomes = results.num_terminated + results.num_errors, self._outcomes_in(results)
+        interrupted = ended < part["trials"] or ended < len(results) or Outcome.RUNNING.value in outcomes
+        status = "interrupted" if interrupted else "lost" if Outcome.LOST.value in outcomes else "finished"
         for p in state.parts:
             if p["name"] == part["name"]:
                 p["status"] = status  # not finished: --resume restores the part and retries what it lost
         state.save()
         return interrupted
 
-    def _lost_in(self, results: Any) -> bool:
-        """Whether a trial of this part ended lost (its process or node died after its retries)."""
-        ids = {Path(r.path).name for r in results}
-        lost = self.tracker.find_runs(self.state.parent_run_id, {Tag.OUTCOME: Outcome.LOST.value})
-        return any(r.tags.get(Tag.TUNE_ID) in ids for r in lost)
+    def _outcomes_in(self, results: Any) -> set[str]:
+        """The outcomes of this part's runs. Tune marks the trials it stops on an interrupt TERMINATED, like the
+        finished ones: their runs, still running, tell them apart. A lost one calls for --resume too."""
+        ids, runs = {Path(r.path).name for r in results}, self.tracker.find_runs(self.state.parent_run_id)
+        return {r.tags.get(Tag.OUTCOME) for r in runs if r.tags.get(Tag.TUNE_ID) in ids}
 
     def _reconcile(self, tuner: Any, link: Any, factory: RunsFactory) -> None:
         """Before a restored part runs: runs and Optuna trials of trials Tune had not saved when the driver was
