@@ -181,6 +181,51 @@ def test_driver_killed_mid_sweep_then_resume_finishes_it(ray_local, tmp_path, ca
         )
 
 
+@pytest.mark.slow
+def test_driver_killed_while_a_trials_end_is_being_recorded_then_resume_records_it(ray_local, tmp_path):
+    """The store is slow to record a trial's end (25 s, in the driver), and the driver is SIGKILLed 12 s after
+    the trial returned: Tune must not have saved the trial as ended while its run was not, or no resume would
+    ever close that run. --resume then ends it completed, in its run, without training it again."""
+    name, epochs = "slow-end", 3
+    store, probes = tmp_path / "store", tmp_path / "probes"
+    probes.mkdir()
+    f = sweep_file(tmp_path / "e.yaml", name, store, {"train.lr": {"type": "categorical", "choices": [0.01]}},
+                   searcher="grid", epochs=epochs)  # fmt: skip
+    uri, optuna_url, _ = _stores(store, name)
+    ray_tmp = Path(tempfile.mkdtemp(prefix="mrmp-re-", dir="/tmp"))
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(ROOT)}
+    argv = driver_command(probes, [str(f), "--quiet"], finish_delay_s=25)
+    driver = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # fmt: skip
+    try:
+        returned = wait_for(
+            lambda: [r for t in attempts(probes).values() for r in t if "end" in r], timeout=300
+        )
+        assert returned and driver.poll() is None
+        time.sleep(12)  # longer than Tune's ~10 s between saves of its state, and it saves at the end anyway
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+        stubborn = stop_by_pid(settled(driver.pid, ray_tmp))
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert not stubborn
+    (run,) = trial_runs(uri, name)
+    assert run.info.status == "RUNNING"  # its end was not recorded: the driver died first
+
+    with probed(probes):
+        assert main(["sweep", str(f), "--quiet", "--resume"]) == 0
+    (after,) = trial_runs(uri, name)
+    assert after.info.run_id == run.info.run_id
+    assert (after.info.status, after.data.tags["mrmp.outcome"]) == ("FINISHED", "completed")
+    assert steps(uri, after.info.run_id) == list(range(1, epochs + 1))
+    assert all(n == 1 for n in epochs_trained(probes).values())  # restored from its final checkpoint
+    _, studied = optuna_trials(optuna_url, name)
+    assert [t.state.name for t in studied] == ["COMPLETE"]
+
+
 # --- 2. Ctrl-C mid-sweep, then --resume ----------------------------------------------------------------------
 @pytest.mark.slow
 def test_ctrl_c_ends_open_runs_killed_then_resume_finishes_them(ray_local, tmp_path, capsys):
