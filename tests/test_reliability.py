@@ -245,9 +245,13 @@ def test_ctrl_c_ends_open_runs_killed_then_resume_finishes_them(ray_local, tmp_p
     for rid in completed:
         tid = runs[rid].data.tags["mrmp.tune_trial_id"]
         assert all(trained[(tid, e)] == trained_before[(tid, e)] == 1 for e in range(1, epochs + 1)), tid
-    for rid in interrupted:  # continued from a checkpoint, not from scratch
+    resumed_mid_way = 0
+    for rid in interrupted:  # one with a checkpoint (a report every 2 epochs) continued from it, not from scratch
         tid = runs[rid].data.tags["mrmp.tune_trial_id"]
-        assert trained[(tid, 1)] == 1, tid
+        if trained_before[(tid, 3)]:  # it had passed its report at epoch 2 before the interrupt
+            assert trained[(tid, 1)] == 1, tid
+            resumed_mid_way += 1
+    assert resumed_mid_way  # the trial the interrupt waited for (>= 2 epochs logged) at least
     _, studied = optuna_trials(optuna_url, name)
     assert len(studied) == trials and {t.state.name for t in studied} == {"COMPLETE"}
     assert _parent_status(store, name) == "FINISHED"
@@ -467,8 +471,7 @@ def test_safe_defaults_hold_across_mrmp():
             problems.append(f"{rel}: {call}: pickle.load of a file")
         if re.search(r"""["']0\.0\.0\.0["']""", text):
             problems.append(f"{rel}: binds to 0.0.0.0")
-    allowed = {"mrmp/sweep/searcher.py: pickle.load(f): pickle.load of a file"}  # Tune's own searcher state
-    assert not [p for p in problems if p not in allowed], "\n".join(problems)
+    assert not problems, "\n".join(problems)
     assert any(_calls(p.read_text(), "torch.load") for p in SOURCES)  # the check sees real calls
 
 

@@ -353,8 +353,16 @@ class Sweep:
                 state.parts.append(part)
                 state.save()
         results = tuner.fit()
-        ended = results.num_terminated + results.num_errors
-        interrupted = ended < part["trials"] or ended < len(results)
+        # Interrupted: Tune ended before every trial of the part did. Trials it cut off are marked terminated in
+        # its results without a completion event, so their runs are still open (the lifecycle closes a run on every
+        # end Tune reports, errors included); trials it never created are missing from its results.
+        ids = {Path(r.path).name for r in results}
+        still_open = [
+            r
+            for r in self.tracker.find_runs(state.parent_run_id)
+            if r.status == RUNNING and r.tags.get(Tag.TUNE_ID) in ids
+        ]
+        interrupted = bool(still_open) or len(results) < part["trials"]
         status = "interrupted" if interrupted else "lost" if self._lost_in(results) else "finished"
         for p in state.parts:
             if p["name"] == part["name"]:

@@ -145,7 +145,7 @@ class Lifecycle(tune.Callback):
         from .compat import is_lost_process
 
         tid, config, text = trial.trial_id, dict(trial.config), _error_text(trial)
-        lost = is_lost_process(_pickled_error(trial))
+        lost = is_lost_process(text)
 
         def fail(runs: TrialRuns) -> None:
             runs.fail(tid, config, text, lost=lost)
@@ -172,18 +172,6 @@ def _error_text(trial: Any) -> str:
     if path and Path(path).is_file():
         return Path(path).read_text(encoding="utf-8", errors="replace")
     return trial.get_error() or "the trial failed"
-
-
-def _pickled_error(trial: Any) -> Any:
-    try:
-        path = trial.pickled_error_file
-        if path and Path(path).is_file():
-            from ray import cloudpickle
-
-            return cloudpickle.loads(Path(path).read_bytes())  # written by Tune in this driver
-        return trial.get_pickled_error()
-    except Exception:  # noqa: BLE001  (an error that does not unpickle here: judged by its text only)
-        return None
 
 
 def make_scheduler(spec: Any) -> Any:
