@@ -194,7 +194,8 @@ def decode_weight(entry: dict[str, Any], source: str = "<network>", name: str = 
 # --- writing -------------------------------------------------------------------------------------------------
 
 
-def _architecture(model: AttentionGCN) -> dict[str, int]:
+def architecture(model: AttentionGCN) -> dict[str, int]:
+    """The constructor arguments of `model` (besides its adjacency): what a file needs to rebuild it."""
     return {
         "in_features": int(model.filter_w[0].shape[0]),
         "num_nodes": int(model.num_nodes),
@@ -249,7 +250,7 @@ def network_blob(trainer: Trainer, rate: float | None = None) -> tuple[dict[str,
     blob = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "architecture": _architecture(model),
+        "architecture": architecture(model),
         "adjacency": torch.as_tensor(trainer.data.adjacency).to(torch.uint8).cpu().clone(),
         "prunable": prunable,
         "dense": dense,
@@ -419,7 +420,7 @@ def network_data(
         raw["data"]["fold"] = fold
     cfg = config_from_dict(raw, source=source)
     data = prepare_data(cfg.data)
-    arch = _architecture(network.module)
+    arch = architecture(network.module)
     got = (data.num_nodes, data.in_features, data.num_classes)
     want = (arch["num_nodes"], arch["in_features"], arch["num_classes"])
     if got != want:
