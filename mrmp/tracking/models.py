@@ -274,10 +274,10 @@ def _version_description(model: LoggedNetworkModel) -> str:
 DEFAULT_DESCRIPTION = (
     "Pruned attention GCNs for skeleton-based action recognition, trained and pruned by mrmp. Each version is "
     "one network (its tags: method, rate, validation and test accuracy, non-zero parameters, size on disk); the "
-    "alias named after a method points at that method's newest version. Load one with "
-    "mlflow.pyfunc.load_model('models:/NAME@METHOD') and call predict(x) on float32 (batch, nodes, features) "
-    "chunk features for the logits; the network files inside load with torch.load(..., weights_only=True) "
-    "through mrmp.train.export.load_network, and `mrmp predict FILE` runs one."
+    "alias named after a method points at that method's newest version. With this store as the tracking URI, "
+    "load one with mlflow.pyfunc.load_model('models:/NAME@METHOD') and call predict(x) on float32 (batch, "
+    "nodes, features) chunk features for the logits; the network files inside load with "
+    "torch.load(..., weights_only=True) through mrmp.train.export.load_network, and `mrmp predict FILE` runs one."
 )
 
 

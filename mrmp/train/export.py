@@ -17,7 +17,7 @@ of kept ones (float32 values, the kept ones in row-major order):
 - `bitmask`: the mask packed 8 weights a byte, then the k kept values: n/8 + 4k bytes (wins from ~3 % up to
   ~94 % pruned);
 - `positions`: the k flat positions as int16 (int32 beyond 32,768 weights), then the values: 6k (8k) bytes
-  (wins above ~94 % pruned, where the bitmask's fixed n/8 dominates).
+  (wins above ~94 % (~97 %) pruned, where the bitmask's fixed n/8 dominates).
 
 A bitmask plus values is the simplest form that is small over the rates people prune at, and decoding it is one
 indexing operation; positions take over at extreme sparsity. CSR's row pointers would buy nothing here: the
@@ -321,6 +321,11 @@ def load_network(path: str | Path, device: str = "cpu") -> LoadedNetwork:
                 )
             ]
         )
+    missing = [
+        k for k in ("architecture", "adjacency", "prunable", "dense", "info", "config") if k not in blob
+    ]
+    if missing:
+        raise ConfigError([Issue(source, "", f"network file without {', '.join(missing)} (damaged?)")])
     config = config_from_dict(blob["config"], source=f"{source} (config)")
     arch = blob["architecture"]
     module = AttentionGCN(adjacency=blob["adjacency"].float(), **arch)
