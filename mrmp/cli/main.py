@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "predict": "predict",
     "report": "report",
     "ui": "ui",
+    "verify": "verify",
     "bench": "bench",
 }
 
