@@ -143,12 +143,14 @@ def test_single_rate_networks_are_refused_at_other_rates(trained, tmp_path):
         resolve_rate("mrmp", trained["mrmp"][0].trainer.cfg.method.params, 1.0)
 
 
-def test_export_run_from_a_run_folder_or_its_model_pt(trained, data, tmp_path):
+def test_export_run_from_a_run_folder_its_model_pt_or_its_bytes(trained, data, tmp_path):
     result, folder = trained["mrmp"]
     a = export_run(folder, tmp_path / "a.pt", 0.8, data=data)
     b = export_run(folder / "model.pt", tmp_path / "b.pt", 0.8, data=data)
     c = write_network(result.trainer, tmp_path / "c.pt", 0.8)
-    assert a.info == b.info == c.info
+    raw = (folder / "model.pt").read_bytes()  # what a sweep's tracker.read_artifact(run_id, "model.pt") gives
+    d = export_run(raw, tmp_path / "d.pt", 0.8, data=data)
+    assert a.info == b.info == c.info == d.info
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "c.pt").read_bytes()
     trainer = load_trained(folder, data)
     assert [p.test_accuracy for p in trainer.evaluate()] == [p.test_accuracy for p in result.curve]

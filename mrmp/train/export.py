@@ -281,19 +281,23 @@ def _read_blob(path: Path, what: str, device: str = "cpu") -> dict[str, Any]:
     """torch.load(path, weights_only=True) of a dict, or ConfigError naming the file and what is wrong."""
     if not path.is_file():
         raise ConfigError([Issue(str(path), "", f"no such file (expected {what})")])
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
-        raise ConfigError([Issue(str(path), "", f"not {what} (not a file written by torch.save)")])
+    return _load_blob(path.read_bytes(), str(path), what, device)
+
+
+def _load_blob(raw: bytes, source: str, what: str, device: str = "cpu") -> dict[str, Any]:
+    if raw[:4] != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise ConfigError([Issue(source, "", f"not {what} (not a file written by torch.save)")])
     try:
-        blob = torch.load(path, map_location=device, weights_only=True)
+        blob = torch.load(io.BytesIO(raw), map_location=device, weights_only=True)
     except pickle.UnpicklingError:
         raise ConfigError(
-            [Issue(str(path), "", f"not {what} (it holds Python objects that a weights-only load refuses)")]
+            [Issue(source, "", f"not {what} (it holds Python objects that a weights-only load refuses)")]
         ) from None
     except _LOAD_ERRORS as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError([Issue(str(path), "", f"not {what} ({first})")]) from None
+        raise ConfigError([Issue(source, "", f"not {what} ({first})")]) from None
     if not isinstance(blob, dict):
-        raise ConfigError([Issue(str(path), "", f"not {what} (holds a {type(blob).__name__})")])
+        raise ConfigError([Issue(source, "", f"not {what} (holds a {type(blob).__name__})")])
     return blob
 
 
@@ -345,10 +349,15 @@ def load_network(path: str | Path, device: str = "cpu") -> LoadedNetwork:
 _CHECKPOINT = "a model.pt written by `mrmp train` or a sweep trial"
 
 
-def _read_checkpoint(source: str | Path, device: str) -> tuple[Path, dict[str, Any], RunConfig]:
-    path = Path(source)
-    file = path / "model.pt" if path.is_dir() else path
-    blob = _read_blob(file, _CHECKPOINT, device)
+def _read_checkpoint(source: str | Path | bytes, device: str) -> tuple[str, dict[str, Any], RunConfig]:
+    if isinstance(source, bytes):
+        file = "model.pt (bytes)"
+        blob = _load_blob(source, file, _CHECKPOINT, device)
+    else:
+        path = Path(source)
+        path = path / "model.pt" if path.is_dir() else path
+        file = str(path)
+        blob = _read_blob(path, _CHECKPOINT, device)
     missing = [k for k in ("model", "method", "config") if k not in blob]
     if missing:
         hint = ": it is a network file; run it with `mrmp predict`" if blob.get("format") == FORMAT else ""
@@ -366,15 +375,18 @@ def _trainer(blob: dict[str, Any], cfg: RunConfig, data: PreparedData | None, de
     return trainer
 
 
-def load_trained(source: str | Path, data: PreparedData | None = None, device: str = "cpu") -> Trainer:
-    """A trained `Trainer` from a `mrmp train` output folder or a `model.pt` blob of that form (a sweep
-    trial's MLflow artifact, downloaded); `data` defaults to the run's own (`prepare_data(cfg.data)`)."""
+def load_trained(
+    source: str | Path | bytes, data: PreparedData | None = None, device: str = "cpu"
+) -> Trainer:
+    """A trained `Trainer` from a `mrmp train` output folder, a `model.pt` file of that form, or the bytes of one
+    (a sweep trial's `model.pt` artifact, e.g. `tracker.read_artifact(run_id, "model.pt")`); `data` defaults to
+    the run's own (`prepare_data(cfg.data)`)."""
     _, blob, cfg = _read_checkpoint(source, device)
     return _trainer(blob, cfg, data, device)
 
 
 def export_run(
-    source: str | Path,
+    source: str | Path | bytes,
     path: str | Path,
     rate: float | None = None,
     data: PreparedData | None = None,
