@@ -128,11 +128,15 @@ def get_json(url: str, body: dict[str, Any] | None = None) -> Any:
 
 @dataclass(frozen=True)
 class Shot:
-    """One page: its file name, its URL, and a JavaScript expression that is true once it shows its data."""
+    """One page: its file name, its URL, a JavaScript expression that is true once it shows its data, and
+    optionally elements to click then, in order (CSS selectors), with the expression that is true once the
+    last click's result shows."""
 
     name: str
     url: str
     ready: str
+    clicks: tuple[str, ...] = ()
+    clicked_ready: str = "true"
 
 
 def _text_has(*texts: str) -> str:
@@ -171,9 +175,14 @@ def mlflow_shots(base: str, experiment: str | None) -> list[Shot]:
             Shot("mlflow-child-overview", url, _text_has(child["run_name"], "Parameters")),
             Shot("mlflow-child-charts", f"{url}/model-metrics", CHARTS_DRAWN),
         ]
-    shots.append(
-        Shot("mlflow-compare-charts", f"{base}/#/experiments/{exp}/runs?compareRunsMode=CHART", CHARTS_DRAWN)
-    )
+    charts = f"{base}/#/experiments/{exp}/runs?compareRunsMode=CHART"
+    shots.append(Shot("mlflow-compare-charts", charts, CHARTS_DRAWN))
+    if children:  # the run list with the parent's row expanded (its +): every trial listed
+        # (the chart view's own expand button did not respond to a scripted click; compare charts stay parent-only)
+        expand = '[data-component-id*="runnamecellrenderer"]:visible'  # the run-name cell's expand button
+        child_shown = _text_has(children[0]["info"]["run_name"])
+        runs = f"{base}/#/experiments/{exp}/runs"
+        shots.append(Shot("mlflow-runs-expanded", runs, _text_has(first_run), (expand,), child_shown))
     registered = get_json(f"{api}/registered-models/search?max_results=100").get("registered_models", [])
     if registered:
         name = registered[0]["name"]
@@ -221,18 +230,34 @@ def close_first_visit_dialog(page: Any) -> None:
             page.wait_for_timeout(500)
 
 
+FINGERPRINT = "document.body.innerText.length + ':' + document.querySelectorAll('svg, canvas, path').length"
+
+
+def wait_ready(page: Any, ready: str, timeout_s: float) -> bool:
+    """Until `ready` is true and the page's text and drawing stay unchanged for a second; False on timeout."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout_s
+    is_ready, last, stable = False, None, 0
+    while time.monotonic() < deadline and stable < 2:
+        try:
+            is_ready = is_ready or bool(page.evaluate(ready))
+            now = page.evaluate(FINGERPRINT)
+        except PlaywrightError:  # the single-page app swapped its document mid-evaluation
+            now = None
+        stable = stable + 1 if is_ready and now == last else 0
+        last = now
+        page.wait_for_timeout(500)
+    return is_ready
+
+
 def shoot(
     shots: list[Shot], out_dir: Path, stamp: str, chromium: str, timeout_s: float, settle_ms: int
 ) -> list[Path]:
-    """Load each page in headless Chromium, wait until it is ready (its `ready` expression, then the page's
-    text and drawing unchanged for a second), and write its PNG. A page not ready in time is still written,
-    with a warning."""
-    from playwright.sync_api import Error as PlaywrightError
+    """Load each page in headless Chromium, wait until it is ready (`wait_ready`), click what the shot says
+    (then wait again), and write its PNG. A page not ready in time is still written, with a warning."""
     from playwright.sync_api import sync_playwright
 
-    fingerprint = (
-        "document.body.innerText.length + ':' + document.querySelectorAll('svg, canvas, path').length"
-    )
     written = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -242,17 +267,16 @@ def shoot(
             for shot in shots:
                 page = context.new_page()
                 page.goto(shot.url, wait_until="load", timeout=int(timeout_s * 1000))
-                deadline = time.monotonic() + timeout_s
-                ready, last, stable = False, None, 0
-                while time.monotonic() < deadline and stable < 2:
-                    try:
-                        ready = ready or bool(page.evaluate(shot.ready))
-                        now = page.evaluate(fingerprint)
-                    except PlaywrightError:  # the single-page app swapped its document mid-evaluation
-                        now = None
-                    stable = stable + 1 if ready and now == last else 0
-                    last = now
+                ready = wait_ready(page, shot.ready, timeout_s)
+                for selector in shot.clicks if ready else ():
+                    target = page.locator(selector)
+                    ready = bool(target.count())
+                    if not ready:
+                        break
+                    target.first.click()
                     page.wait_for_timeout(500)
+                if ready and shot.clicks:
+                    ready = wait_ready(page, shot.clicked_ready, timeout_s)
                 close_first_visit_dialog(page)
                 page.wait_for_timeout(settle_ms)  # charts animate in after the data arrives
                 path = out_dir / f"{stamp}-{shot.name}.png"
@@ -260,10 +284,8 @@ def shoot(
                 page.close()
                 written.append(path)
                 shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-                print(
-                    f"  {shown}  <- {shot.url}"
-                    + ("" if ready else f"  (WARNING: not ready after {timeout_s:.0f} s)")
-                )
+                warning = "" if ready else f"  (WARNING: not ready after {timeout_s:.0f} s)"
+                print(f"  {shown}  <- {shot.url}{warning}")
         finally:
             browser.close()
     return written
