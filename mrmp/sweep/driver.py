@@ -29,7 +29,7 @@ from mrmp.tracking import FINISHED, KILLED, RUNNING, Tracker
 from mrmp.validation import ConfigError, Issue
 
 from .lifecycle import Outcome, Tag, TrialRuns
-from .report import ReportRefresher
+from .report import ReportRefresher, log_history
 from .results import best_per_method, outcome_counts, trials
 from .spec import SweepSpec
 from .state import DriverLock, SweepState, now, read_state
@@ -443,7 +443,15 @@ class Sweep:
         if overall is not None:
             tracker.log_metrics(state.parent_run_id, {f"best_{first.key}": overall[first.key]}, step=0)
             tracker.set_tags(state.parent_run_id, {Tag.BEST_RUN: overall["run_id"]})
+        log_history(tracker, state, records)
         ReportRefresher(spec.dir, state.parent_run_id, every_s=0)(runs, log=self.log)
+        if status == "finished" and counts.get(Outcome.COMPLETED.value):
+            from .networks import register_best
+
+            try:
+                register_best(state, tracker, spec.dir / "networks", self.log)
+            except Exception as e:  # noqa: BLE001  (the sweep's results stand; the models can be exported later)
+                self.log(f"warning: the best networks could not be registered: {type(e).__name__}: {e}")
         tracker.end(state.parent_run_id, KILLED if status == "interrupted" else FINISHED)
         state.data.update(status=status, trials=counts, wall_time_s=round(wall, 1))
         state.save()
