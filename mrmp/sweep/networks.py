@@ -59,10 +59,13 @@ def register_best(
 ) -> list[Any]:
     """Log each method's best completed trial as an MLflow model of its run and register it as a version of
     `mrmp-<sweep>` (alias: the method). Returns the versions."""
+    import logging
+
     from mrmp.tracking.models import log_and_register
 
     if state.tracking.backend != "mlflow":
         return []
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.WARNING)  # "validating input example ..." per model
     versions = []
     name = f"mrmp-{state.name}"
     for method, record in best_per_method(trials(tracker, state), state.objectives[0]).items():
