@@ -3,6 +3,8 @@
 - `autoscaler_node_types()`: node types an autoscaler may add (the GCS cluster config that Ray Train reads too),
   so a request no live node fits is not refused on a cluster that can grow;
 - `autoscaler_running()`: whether an autoscaler manages the cluster, when the config above says nothing;
+- `preload(modules)`: `ray.init` arguments that make a local Ray's idle workers import `modules` as they start
+  (its internal system config), so a trial's worker is ready when Tune asks for it;
 - `LOST_ERROR_NAMES` / `is_lost_process(error)`: the errors Ray raises when a trial's process or node died
   (public exception classes, listed here because which ones mean "lost" is Ray's behaviour, not its API).
 
@@ -14,6 +16,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
+
+
+def preload(modules: list[str]) -> dict[str, Any]:
+    """`ray.init(**preload([...]))` for a local Ray: its prestarted workers import `modules` while the driver
+    gets on with the tracking store and the Tuner (torch and the trial code: seconds per worker)."""
+    return {"_system_config": {"preload_python_modules": list(modules)}}
 
 
 def autoscaler_node_types() -> list[dict[str, float]] | None:

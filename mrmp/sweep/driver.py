@@ -226,6 +226,8 @@ class Sweep:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # a fresh store's migrations, line by line
         try:
             out["tracker"] = self.spec.tracking.create()
+            import mrmp.sweep.hooks  # noqa: F401  (Ray Tune: seconds of imports, while Ray starts)
+            import mrmp.sweep.searcher  # noqa: F401
         except Exception as e:  # noqa: BLE001  (re-raised in the driver's thread)
             out["error"] = e
 
