@@ -321,3 +321,37 @@ def test_verify_reruns_a_published_selection_and_catches_one_that_moved(swept, t
     (out / "manifest.json").write_text(json.dumps(manifest))
     assert main(["verify", str(out / "manifest.json"), "--only", "mp"]) == 1
     assert "| NO" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_best_network_per_method_is_registered_and_exported_sparse(swept, tmp_path, capsys):
+    path, tmp = swept
+    client, exp, state = _client(tmp)
+    versions = client.search_model_versions("name = 'mrmp-tiny'")
+    assert sorted(v.tags["method"] for v in versions) == ["mp", "srmp"]
+    srmp = next(v for v in versions if v.tags["method"] == "srmp")
+    assert (
+        srmp.tags["rate"] == "0.9"
+        and float(srmp.tags["val_accuracy"]) >= 0
+        and int(srmp.tags["nonzero_params"]) > 0
+    )
+    assert client.get_model_version_by_alias("mrmp-tiny", "srmp").version == srmp.version
+    parent = client.search_runs([exp.experiment_id], "tags.`mrmp.kind` = 'sweep'")[0]
+    history = client.get_metric_history(parent.info.run_id, "trials/val_acc_at_targets")
+    assert sorted(m.step for m in history) == [
+        0,
+        1,
+    ]  # each trial's score by Optuna number, for the chart view
+
+    out = tmp_path / "best"
+    args = ["export", str(tmp / "store/tiny"), "--out", str(out), "--networks", "--network-rates", "0.7,0.95"]
+    assert main(args) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    nets = {e["method"]: e["networks"] for e in manifest["entries"]}
+    assert [n["rate"] for n in nets["srmp"]] == [0.9]  # trained for 0.9: written there only
+    assert [n["rate"] for n in nets["mp"]] == [0.7, 0.95]  # read at any rate: where asked
+    dense_bytes = (out / "networks" / "mp-0.7.pt").stat().st_size
+    assert (out / "networks" / "mp-0.95.pt").stat().st_size < dense_bytes  # the file shrinks with the rate
+    capsys.readouterr()
+    assert main(["predict", str(out / "networks" / "mp-0.95.pt")]) == 0
+    assert "accuracy" in capsys.readouterr().out

@@ -158,3 +158,13 @@ def test_a_diverged_loss_ends_the_trial_as_an_outcome_naming_the_epoch(tmp_path)
     retrying = spec_for(tmp_path, space, objectives=["dense"], retry_on=["nonfinite"])
     with pytest.raises(NonFiniteLoss, match="non-finite loss at epoch"):
         run_trial({"train.lr": 1.0e10}, context(retrying), Session())
+
+
+def test_a_trial_with_one_report_keeps_its_unit_labels_apart_from_its_units(tmp_path):
+    spec = spec_for(tmp_path, METHODS, objectives=["acc@targets"], target_rates=[0.7], report_every=100)
+    session = Session()
+    run_trial({"method.name": "mp"}, context(spec), session, host={"host": "h"})
+    (result,) = session.results  # its first report is its last
+    payload = result[PAYLOAD]
+    assert payload["unit_labels"] == ["single"] and payload["host"] == {"host": "h"}
+    assert [u["label"] for u in payload["units"]] == ["single"] and "curve" in payload["units"][0]

@@ -48,6 +48,11 @@ def test_lost_processes_are_told_from_errors_the_trial_raised():
     wrapped.__cause__ = died
     assert is_lost_process(wrapped)
     assert not is_lost_process(RuntimeError("injected fault at epoch 4")) and not is_lost_process(None)
+    text = "Traceback (most recent call last):\n  ...\nray.exceptions.ActorDiedError: The actor died unexpectedly"
+    assert is_lost_process(text) and is_lost_process("ActorUnavailableError: node gone")
+    assert not is_lost_process(
+        "Traceback ...\nRuntimeError: the injected fault mentions ActorDiedError in passing"
+    )
 
 
 def test_tune_storage_defaults_to_the_sweep_folder_and_takes_uris(tmp_path, monkeypatch):

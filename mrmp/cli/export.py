@@ -8,6 +8,9 @@ EPILOG = """examples:
   mrmp export sweeps/quickstart.yaml --out best/
   mrmp train best/mrmp.yaml --out runs/mrmp-best           # re-run the winner
   mrmp export runs/sweeps/quickstart --out best/ --rates 0.9,0.95
+  mrmp export sweeps/quickstart.yaml --out best/ --networks          # + the pruned networks, sparse on disk
+  mrmp export sweeps/quickstart.yaml --out best/ --networks --network-rates 0.8,0.97   # any rate of an MRMP net
+  mrmp predict best/networks/mrmp-0.97.pt                           # check that one runs
 """
 
 
@@ -33,6 +36,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--rates", default=None, help="comma-separated rates: also export each method's best there"
     )
+    p.add_argument(
+        "--networks",
+        action="store_true",
+        help="also write each best trial's network, pruned, under networks/ (sparse on disk, weights_only-loadable)",
+    )
+    p.add_argument(
+        "--network-rates",
+        default=None,
+        metavar="R,...",
+        help="rates for networks read at any rate (MRMP, MP without fine-tuning); single-rate ones keep theirs",
+    )
     p.set_defaults(func=run)
 
 
@@ -46,14 +60,14 @@ def run(args: argparse.Namespace) -> int:
     apply_env_defaults()
     if args.metric and (problem := metric_problem(args.metric)):
         raise ConfigError([Issue("--metric", "", problem)])
-    try:
-        rates = [float(r) for r in args.rates.split(",")] if args.rates else []
-    except ValueError:
-        raise ConfigError(
-            [Issue("--rates", "", f"expected comma-separated numbers, got {args.rates!r}")]
-        ) from None
+    rates = _rates("--rates", args.rates)
+    network_rates = _rates("--network-rates", args.network_rates)
+    if network_rates and not args.networks:
+        raise ConfigError([Issue("--network-rates", "", "goes with --networks")])
     state = open_sweep(args.sweep)
-    entries = export_best(state, args.out, args.metric, args.mode, rates)
+    entries = export_best(
+        state, args.out, args.metric, args.mode, rates, args.networks, network_rates or None
+    )
     if not entries:
         print(f"sweep {state.name}: no completed trial to export")
         return 1
@@ -66,5 +80,22 @@ def run(args: argparse.Namespace) -> int:
         test = (e["test"] or {}).get("mean")
         tail = f", test {test * 100:.1f}" if test is not None else ""
         print(f"{e['file']:<22} validation {e['metric']} {shown}{tail}  ({e['trial']}, run {e['run_id']})")
+        for n in e.get("networks", []):
+            print(f"  {n['file']:<28} rate {n['rate']:g}: {n['kept']:,} of {n['prunable']:,} prunable weights kept, "
+                  f"{n['bytes']:,} bytes")  # fmt: skip
     print(f"manifest: {args.out}/manifest.json; re-run one with: {entries[0]['command']}")
     return 0
+
+
+def _rates(flag: str, text: str | None) -> list[float]:
+    from mrmp.validation import ConfigError, Issue
+
+    if not text:
+        return []
+    try:
+        rates = [float(r) for r in text.split(",")]
+    except ValueError:
+        raise ConfigError([Issue(flag, "", f"expected comma-separated numbers, got {text!r}")]) from None
+    if any(not 0.0 <= r < 1.0 for r in rates):
+        raise ConfigError([Issue(flag, "", f"rates are in [0, 1), got {text}")])
+    return rates

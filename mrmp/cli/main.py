@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "data": "data",
     "sweep": "sweep",
     "export": "export",
+    "export-network": "export_network",
+    "predict": "predict",
     "report": "report",
     "ui": "ui",
     "verify": "verify",

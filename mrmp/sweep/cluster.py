@@ -139,6 +139,10 @@ def split_location(location: str) -> tuple[str, str]:
 
 
 OBJECT_STORE_BYTES = 256 * 1024**2  # the datasets are kB to MB; Ray's default would reserve 30 % of RAM
+WORKER_MODULES = [
+    "torch",
+    "mrmp.sweep.hooks",
+]  # what a trial's worker imports first (seconds): preloaded locally
 
 
 def init_ray(address: str | None, env: Mapping[str, str]) -> bool:
@@ -153,6 +157,9 @@ def init_ray(address: str | None, env: Mapping[str, str]) -> bool:
     if address:
         ray.init(address=address, **kwargs)
     else:
+        from .compat import preload
+
+        kwargs.update(preload(WORKER_MODULES))
         ray.init(address="local", include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES, **kwargs)
     return True
 

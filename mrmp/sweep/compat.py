@@ -3,7 +3,9 @@
 - `autoscaler_node_types()`: node types an autoscaler may add (the GCS cluster config that Ray Train reads too),
   so a request no live node fits is not refused on a cluster that can grow;
 - `autoscaler_running()`: whether an autoscaler manages the cluster, when the config above says nothing;
-- `LOST_PROCESS_ERRORS` / `is_lost_process(error)`: the errors Ray raises when a trial's process or node died
+- `preload(modules)`: `ray.init` arguments that make a local Ray's idle workers import `modules` as they start
+  (its internal system config), so a trial's worker is ready when Tune asks for it;
+- `LOST_ERROR_NAMES` / `is_lost_process(error)`: the errors Ray raises when a trial's process or node died
   (public exception classes, listed here because which ones mean "lost" is Ray's behaviour, not its API).
 
 Each function degrades to a safe answer on another Ray version instead of failing the sweep.
@@ -12,8 +14,15 @@ Each function degrades to a safe answer on another Ray version instead of failin
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+
+
+def preload(modules: list[str]) -> dict[str, Any]:
+    """`ray.init(**preload([...]))` for a local Ray: its prestarted workers import `modules` while the driver
+    gets on with the tracking store and the Tuner (torch and the trial code: seconds per worker)."""
+    return {"_system_config": {"preload_python_modules": list(modules)}}
 
 
 def autoscaler_node_types() -> list[dict[str, float]] | None:
@@ -47,18 +56,25 @@ def autoscaler_running() -> bool:
     return any(v != f"node_{k}" for k, v in mapping.items())
 
 
+LOST_ERROR_NAMES = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "NodeDiedError",
+                    "WorkerCrashedError", "OutOfMemoryError", "LocalRayletDiedError", "ObjectLostError")  # fmt: skip
+_LOST_TEXT = re.compile(rf"^(?:ray\.exceptions\.)?(?:{'|'.join(LOST_ERROR_NAMES)})\b", re.M)
+
+
 def _lost_errors() -> tuple[type[BaseException], ...]:
     import ray.exceptions as rex
 
-    names = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "NodeDiedError", "WorkerCrashedError",
-             "OutOfMemoryError", "LocalRayletDiedError", "ObjectLostError")  # fmt: skip
-    return tuple(getattr(rex, n) for n in names if isinstance(getattr(rex, n, None), type))
+    return tuple(getattr(rex, n) for n in LOST_ERROR_NAMES if isinstance(getattr(rex, n, None), type))
 
 
-def is_lost_process(error: Any) -> bool:
-    """Whether a trial's error says its process or node died (not that its code raised)."""
+def is_lost_process(error: BaseException | str | None) -> bool:
+    """Whether a trial's error says its process or node died (not that its code raised): an exception (its cause
+    chain included), or the error text Tune wrote for the trial (a traceback whose exception lines name Ray's
+    error types; read as text, so nothing is unpickled)."""
     if error is None:
         return False
+    if isinstance(error, str):
+        return bool(_LOST_TEXT.search(error))
     lost = _lost_errors()
     seen = set()
     while error is not None and id(error) not in seen:

@@ -28,8 +28,8 @@ from mrmp.provenance import provenance
 from mrmp.tracking import FINISHED, KILLED, RUNNING, Tracker
 from mrmp.validation import ConfigError, Issue
 
-from .lifecycle import SETTLED, Outcome, Tag, TrialRuns
-from .report import ReportRefresher
+from .lifecycle import Outcome, Tag, TrialRuns
+from .report import ReportRefresher, log_history
 from .results import best_per_method, outcome_counts, trials
 from .spec import SweepSpec
 from .state import DriverLock, SweepState, now, read_state
@@ -107,7 +107,8 @@ class Sweep:
                 [Issue("--add-trials", "", f"a grid sweep has exactly its {self.spec.trials} points")]
             )
         self.state = read_state(self.spec.dir)
-        if (running := self.lock.holder()) is not None:  # a second driver hears this first, --resume or not
+        running = self.lock.holder()
+        if running is not None:  # what a second driver must hear first, with or without --resume
             raise ConfigError([Issue(self.spec.path, "", self._running_message(running))])
         self._check_launch(resume)
         if not self.lock.acquire():
@@ -225,6 +226,8 @@ class Sweep:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # a fresh store's migrations, line by line
         try:
             out["tracker"] = self.spec.tracking.create()
+            import mrmp.sweep.hooks  # noqa: F401  (Ray Tune: seconds of imports, while Ray starts)
+            import mrmp.sweep.searcher  # noqa: F401
         except Exception as e:  # noqa: BLE001  (re-raised in the driver's thread)
             out["error"] = e
 
@@ -352,20 +355,28 @@ class Sweep:
                 state.parts.append(part)
                 state.save()
         results = tuner.fit()
-        ended, outcomes = results.num_terminated + results.num_errors, self._outcomes_in(results)
-        interrupted = ended < part["trials"] or ended < len(results) or Outcome.RUNNING.value in outcomes
-        status = "interrupted" if interrupted else "lost" if Outcome.LOST.value in outcomes else "finished"
+        # Interrupted: Tune ended before every trial of the part did. Trials it cut off are marked terminated in
+        # its results without a completion event, so their runs are still open (the lifecycle closes a run on every
+        # end Tune reports, errors included); trials it never created are missing from its results.
+        ids = {Path(r.path).name for r in results}
+        still_open = [
+            r
+            for r in self.tracker.find_runs(state.parent_run_id)
+            if r.status == RUNNING and r.tags.get(Tag.TUNE_ID) in ids
+        ]
+        interrupted = bool(still_open) or len(results) < part["trials"]
+        status = "interrupted" if interrupted else "lost" if self._lost_in(results) else "finished"
         for p in state.parts:
             if p["name"] == part["name"]:
                 p["status"] = status  # not finished: --resume restores the part and retries what it lost
         state.save()
         return interrupted
 
-    def _outcomes_in(self, results: Any) -> set[str]:
-        """The outcomes of this part's runs. Tune marks the trials it stops on an interrupt TERMINATED, like the
-        finished ones: their runs, still running, tell them apart. A lost one calls for --resume too."""
-        ids, runs = {Path(r.path).name for r in results}, self.tracker.find_runs(self.state.parent_run_id)
-        return {r.tags.get(Tag.OUTCOME) for r in runs if r.tags.get(Tag.TUNE_ID) in ids}
+    def _lost_in(self, results: Any) -> bool:
+        """Whether a trial of this part ended lost (its process or node died after its retries)."""
+        ids = {Path(r.path).name for r in results}
+        lost = self.tracker.find_runs(self.state.parent_run_id, {Tag.OUTCOME: Outcome.LOST.value})
+        return any(r.tags.get(Tag.TUNE_ID) in ids for r in lost)
 
     def _reconcile(self, tuner: Any, link: Any, factory: RunsFactory) -> None:
         """Before a restored part runs: runs and Optuna trials of trials Tune had not saved when the driver was
@@ -390,6 +401,7 @@ class Sweep:
 
     def _ended(self) -> dict[str, dict[str, Any]]:
         """The last result of each trial whose run ended without an error (see `TrialContext.ended`)."""
+        from .lifecycle import SETTLED
         from .trial import EPOCH, OUTCOME
 
         out = {}
@@ -433,7 +445,15 @@ class Sweep:
         if overall is not None:
             tracker.log_metrics(state.parent_run_id, {f"best_{first.key}": overall[first.key]}, step=0)
             tracker.set_tags(state.parent_run_id, {Tag.BEST_RUN: overall["run_id"]})
+        log_history(tracker, state, records)
         ReportRefresher(spec.dir, state.parent_run_id, every_s=0)(runs, log=self.log)
+        if status == "finished" and counts.get(Outcome.COMPLETED.value):
+            from .networks import register_best
+
+            try:
+                register_best(state, tracker, spec.dir / "networks", self.log)
+            except Exception as e:  # noqa: BLE001  (the sweep's results stand; the models can be exported later)
+                self.log(f"warning: the best networks could not be registered: {type(e).__name__}: {e}")
         tracker.end(state.parent_run_id, KILLED if status == "interrupted" else FINISHED)
         state.data.update(status=status, trials=counts, wall_time_s=round(wall, 1))
         state.save()

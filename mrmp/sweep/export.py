@@ -80,9 +80,15 @@ def export_best(
     metric: str | None = None,
     mode: str | None = None,
     rates: list[float] | None = None,
+    networks: bool = False,
+    network_rates: list[float] | None = None,
 ) -> list[dict[str, Any]]:
     """Write `<method>.yaml` (best completed trial per method), for each of `rates` `<method>@<rate>.yaml`
-    (the trial on the method's validation frontier at that rate), and `manifest.json`. Returns its entries."""
+    (the trial on the method's validation frontier at that rate), and `manifest.json`. Returns its entries.
+
+    `networks`: also write each best trial's network, pruned (`networks/<method>-<rate>.pt`, sparse on disk,
+    loadable with `weights_only=True`): at its trained rate, or, read at any rate, at `network_rates` (default:
+    the sweep's target rates and a few more)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tracker = state.tracking.create()
@@ -92,7 +98,24 @@ def export_best(
     for method, r in best_per_method(records, obj).items():
         path = out / f"{method}.yaml"
         path.write_bytes(tracker.read_artifact(r.run_id, "config.yaml"))
-        entries.append(_entry(tracker, state, r, path, obj, out))
+        entry = _entry(tracker, state, r, path, obj, out)
+        if networks:
+            from .networks import write_networks
+
+            files = write_networks(tracker, r, out / "networks", state.targets, network_rates)
+            entry["networks"] = [
+                {
+                    "file": f"networks/{f.path.name}",
+                    "rate": f.info.rate,
+                    "bytes": f.bytes,
+                    "val_accuracy": f.info.val_accuracy,
+                    "test_accuracy": f.info.test_accuracy,
+                    "kept": f.info.kept,
+                    "prunable": f.info.prunable,
+                }  # fmt: skip
+                for f in files
+            ]
+        entries.append(entry)
     by_id = {r.run_id: r for r in records}
     for rate in rates or []:
         for method in dict.fromkeys(r.method for r in records):

@@ -146,7 +146,7 @@ class Lifecycle(tune.Callback):
         from .compat import is_lost_process
 
         tid, config, text = trial.trial_id, dict(trial.config), _error_text(trial)
-        lost = is_lost_process(_pickled_error(trial))
+        lost = is_lost_process(text)
 
         def fail(runs: TrialRuns) -> None:
             runs.fail(tid, config, text, lost=lost)
@@ -165,27 +165,15 @@ class Lifecycle(tune.Callback):
             self._queue, self._thread = None, None
 
 
-# Tune writes a trial's error (error.txt, error.pkl) to the trial's folder in the driver's staging area, and
-# copies it to the storage later: `trial.get_error()` / `get_pickled_error()` read that copy, which is missing
-# or stale when these callbacks run (a killed worker's retry then said only "the trial failed", and a lost
-# process was not recognised). The staged files are read first.
+# Tune writes a trial's error (error.txt) to the trial's folder in the driver's staging area, and copies it to
+# the storage later: `trial.get_error()` reads that copy, which is missing or stale when these callbacks run (a
+# killed worker's retry then said only "the trial failed", and a lost process was not recognised). The staged
+# file is read first.
 def _error_text(trial: Any) -> str:
     path = trial.error_file
     if path and Path(path).is_file():
         return Path(path).read_text(encoding="utf-8", errors="replace")
     return trial.get_error() or "the trial failed"
-
-
-def _pickled_error(trial: Any) -> Any:
-    try:
-        path = trial.pickled_error_file
-        if path and Path(path).is_file():
-            from ray import cloudpickle
-
-            return cloudpickle.loads(Path(path).read_bytes())  # written by Tune in this driver
-        return trial.get_pickled_error()
-    except Exception:  # noqa: BLE001  (an error that does not unpickle here: judged by its text only)
-        return None
 
 
 def make_scheduler(spec: Any) -> Any:

@@ -234,7 +234,7 @@ class TrialRuns:
                 entry.run_id,
                 {
                     **{k if k.startswith("mrmp.") else f"mrmp.{k}": v for k, v in host.items()},
-                    Tag.UNITS: json.dumps(payload.get("units", [])),
+                    Tag.UNITS: json.dumps(payload.get("unit_labels", [])),
                 },
             )
             if "started" in payload:  # unix time; one point per attempt

@@ -198,6 +198,31 @@ def build_report(state: SweepState, out: str | Path, tracker: Tracker | None = N
     return md
 
 
+def log_history(tracker: Tracker, state: SweepState, records: Sequence[TrialRecord]) -> None:
+    """The sweep's history on its parent run, for MLflow's chart view: each completed trial's validation score
+    (`trials/<key>`) and the best so far (`best/<key>`), step = Optuna number. Append-only: a resumed or grown
+    sweep adds the trials it has not logged yet."""
+    objective = state.objectives[0]
+    key = objective.key
+    logged = {s for s, _ in tracker.metric_history(state.parent_run_id, f"trials/{key}")}
+    done = sorted(
+        (
+            r
+            for r in records
+            if r.outcome is Outcome.COMPLETED and r.number is not None and r.metric(key) is not None
+        ),
+        key=lambda r: r.number,
+    )
+    sign = 1 if objective.mode == "max" else -1
+    best, points = None, []
+    for r in done:
+        value = r.metric(key)
+        best = value if best is None or sign * value > sign * best else best
+        if r.number not in logged:
+            points += [(f"trials/{key}", value, r.number), (f"best/{key}", best, r.number)]
+    tracker.log_series(state.parent_run_id, points)
+
+
 def _round_rate(rate: float) -> bool:
     """Rates worth a row in the markdown (the CSV has all): 0.5, 0.6, ..., 0.9 and 0.95, 0.98."""
     return any(abs(rate - r) < 1e-9 for r in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98))

@@ -16,8 +16,8 @@ Imports Optuna: only the driver uses it.
 
 from __future__ import annotations
 
+import json
 import logging
-import pickle
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -197,12 +197,13 @@ class OptunaSearcher(Searcher):
             self.study.tell(number, state=TrialState.PRUNED)  # stopped early by the scheduler
 
     def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump({"trials": self._trials, "reported": self._reported}, f)
+        """Which Optuna trial each Tune trial runs, and its last reported epoch (JSON: the study holds the rest)."""
+        with open(checkpoint_path, "w", encoding="utf-8") as f:
+            json.dump({"trials": self._trials, "reported": self._reported}, f)
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            state = pickle.load(f)
+        with open(checkpoint_path, encoding="utf-8") as f:
+            state = json.load(f)
         self._trials, self._reported = state["trials"], state["reported"]
 
     def __getstate__(self) -> dict[str, Any]:

@@ -228,7 +228,7 @@ def run_trial(
     last_checkpoint = time.monotonic()
     first = {
         "host": host or {},
-        "units": [u.label for u, _ in trial.units],
+        "unit_labels": [u.label for u, _ in trial.units],
         "epochs": trial.total_epochs,
         "started": time.time(),  # when training (re)starts: what the sweep's start-up and overhead are measured by
     }
