@@ -3,12 +3,14 @@
 - the `mrmp sweep` driver SIGKILLed mid-sweep (a process leading its own session), the Ray processes it leaves
   found and stopped by PID, then `--resume`: finished trials are not trained again, the Optuna study is the same,
   one terminal run per trial, every epoch logged once; while it ran, a second driver was refused by the lock;
+- the driver SIGKILLed while its (slowed) store records a trial's end: `--resume` still ends that run;
 - Ctrl-C (SIGINT) mid-sweep: exit 130, open runs KILLED (`interrupted`), `--resume` finishes them in the same runs;
 - a NaN loss (lr 1e10, a real divergence): `diverged`, run FAILED naming the epoch, Optuna FAIL, not retried;
   with `retry_on: [nonfinite]` it is retried;
 - a trial that raises: retried from its checkpoint, then FAILED with its traceback after `max_failures`;
 - a trial's worker process SIGKILLed mid-trial: retried from its last checkpoint, in the same run;
-- the safe defaults hold across mrmp/ (no pickle loads of checkpoints, no unsafe YAML, no shell strings).
+- a second driver on a sweep whose lock is held is refused, naming the holder;
+- the safe defaults hold across mrmp/ (no pickle loads, no unsafe YAML, no shell strings, loopback servers).
 
 The probe (`tests.faults`) wraps every trial: it records each attempt (pid, restored epoch) and every epoch
 trained, so "not trained again" is checked on what ran, not on what was logged; it also injects the faults that
@@ -189,14 +191,14 @@ def test_driver_killed_while_a_trials_end_is_being_recorded_then_resume_records_
     name, epochs = "slow-end", 3
     store, probes = tmp_path / "store", tmp_path / "probes"
     probes.mkdir()
-    f = sweep_file(tmp_path / "e.yaml", name, store, {"train.lr": {"type": "categorical", "choices": [0.01]}},
-                   searcher="grid", epochs=epochs)  # fmt: skip
+    one = {"train.lr": {"type": "categorical", "choices": [0.01]}}
+    f = sweep_file(tmp_path / "e.yaml", name, store, one, searcher="grid", epochs=epochs)
     uri, optuna_url, _ = _stores(store, name)
     ray_tmp = Path(tempfile.mkdtemp(prefix="mrmp-re-", dir="/tmp"))
     env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(ROOT)}
     argv = driver_command(probes, [str(f), "--quiet"], finish_delay_s=25)
-    driver = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # fmt: skip
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    driver = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, **quiet)
     try:
         returned = wait_for(
             lambda: [r for t in attempts(probes).values() for r in t if "end" in r], timeout=300
@@ -272,10 +274,9 @@ def test_ctrl_c_ends_open_runs_killed_then_resume_finishes_them(ray_local, tmp_p
     assert interrupted and completed and interrupted | completed == set(first)
     assert all(first[rid].info.status == "KILLED" for rid in interrupted)
     assert _parent_status(store, name) == "KILLED"
-    reported = {
-        rid for rid in interrupted if steps(uri, rid)
-    }  # a report, so a checkpoint (checkpoint_every 0)
-    assert reported  # the one interrupted mid-way at least
+    # those that had reported, so checkpointed (checkpoint_every 0): the one interrupted mid-way at least
+    reported = {rid for rid in interrupted if steps(uri, rid)}
+    assert reported
     trained_before = epochs_trained(probes)
 
     with probed(probes, epoch_s=EPOCH_S):
