@@ -159,10 +159,21 @@ def probed(probes: Path, **kwargs: Any) -> Iterator[None]:
 
 
 def driver_main() -> int:
-    """`python -c ... PROBES PROBE_JSON sweep ARGS`: `mrmp sweep ARGS` with the probe around every trial."""
+    """`python -c ... PROBES PROBE_JSON sweep ARGS`: `mrmp sweep ARGS` with the probe around every trial.
+    `finish_delay_s` in PROBE_JSON makes the driver's tracking store slow to record each trial's end."""
+    import mrmp.sweep.lifecycle as lifecycle
     from mrmp.cli.main import main
 
     probes, kwargs, argv = Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3:]
+    delay = kwargs.pop("finish_delay_s", 0.0)
+    if delay:
+        real = lifecycle.TrialRuns.finish
+
+        def finish(self, *args: Any, **kw: Any) -> Any:
+            time.sleep(delay)
+            return real(self, *args, **kw)
+
+        lifecycle.TrialRuns.finish = finish
     with probed(probes, **kwargs):
         return main(argv)
 

@@ -25,6 +25,41 @@ def test_quick_bench_writes_every_figure(tmp_path, capsys):
     assert "step_ratio.tcmp" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_sweep_item_reads_its_figures_from_the_tracker(ray_local, tmp_path, capsys):
+    """Item 4 on a 2-trial MP grid: the sweep runs through the API, and each figure is what its tracker recorded
+    (trial wall `time/trial_s`, training `time/train_s`, run start and end times)."""
+    from mrmp.bench.sweep import sweep_overhead
+    from mrmp.sweep.results import trials
+    from mrmp.sweep.state import read_state
+
+    r = sweep_overhead(["mp"], [0, 1], epochs=4, report_every=2, keep=tmp_path, rates=[0.0, 0.5, 0.9])
+    assert r["trials"] == 2 and r["concurrency"] == 2 and len(r["per_trial"]) == 2
+    for key in ("ratio", "wall_s", "sum_train_s", "median_trial_overhead_s", "first_epoch_s", "startup_s"):
+        assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, key
+    assert r["teardown_s"] >= 0
+    state = read_state(tmp_path / "sweeps" / "bench")
+    tracker = state.tracking.create()
+    recorded = {t.name: t for t in trials(tracker, state)}
+    for row in r["per_trial"]:
+        run = recorded[row["trial"]]
+        assert row["outcome"] == "completed" and row["trial_s"] == run.metric("time/trial_s")
+        assert row["train_s"] == run.metric("time/train_s") > 0
+        epochs = sum(v for _, v in tracker.metric_history(run.run_id, "train/epoch_time_s"))
+        assert row["train_s"] == pytest.approx(epochs, abs=0.01)  # one unit: the epochs' times, rounded
+        assert row["overhead_s"] == pytest.approx(row["trial_s"] - row["train_s"])
+        assert run.run.start_time <= run.run.end_time
+    assert r["ratio"] == pytest.approx(r["wall_s"] / (r["sum_train_s"] / 2))
+    assert r["startup_s"] == pytest.approx(min(t.run.start_time for t in recorded.values()) - r["called_at"])
+    started = [
+        v for t in recorded.values() for _, v in tracker.metric_history(t.run_id, "time/train_started_unix")
+    ]
+    assert len(started) == 2 and r["first_epoch_s"] > min(started) - r["called_at"] > 0
+    with capsys.disabled():
+        shown = ("ratio", "wall_s", "sum_train_s", "median_trial_overhead_s", "first_epoch_s", "teardown_s")
+        print("\n[bench] sweep item, 2 MP trials x 4 epochs:", {k: round(r[k], 2) for k in shown})
+
+
 def test_bench_rejects_bad_items(capsys):
     assert main(["bench", "--items", "7"]) == 2
     assert "--items" in capsys.readouterr().err

@@ -55,6 +55,37 @@ def test_lost_processes_are_told_from_errors_the_trial_raised():
     )
 
 
+# What Tune writes to a trial's error.txt (str() of the error, one section per failure), as seen in the tests
+DIED = """Failure # 1 (occurred at 2026-11-29_21-11-43)
+The actor died unexpectedly before finishing this task.
+\tclass_name: ImplicitFunc
+\tpid: 20190
+The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR
+"""
+NODE_GONE = """Failure # 1 (occurred at 2026-11-29_21-42-17)
+The actor dd23d1d7e55fa3b45838b2f301000000 is unavailable: The actor is temporarily unavailable: RpcError: RPC \
+error: Socket closed rpc_code: 14. The task may or may not have been executed on the actor.
+"""
+RAISED = """Failure # {n} (occurred at 2026-11-29_21-11-48)
+\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=20189, ip=192.0.2.2, actor_id=2f7a5a7a3e, repr=probe)
+  File "/work/wt/sweeptests/mrmp/sweep/trial.py", line 228, in run_trial
+    trial.advance()
+RuntimeError: injected fault at epoch 4
+"""
+
+
+def test_lost_processes_are_told_from_the_error_text_tune_writes():
+    """Tune's error.txt holds Ray's message for a dead process or node, not the exception's name; only the last
+    failure counts (a trial whose worker was killed once, then raised for good, failed)."""
+    from mrmp.sweep.compat import is_lost_process
+
+    assert is_lost_process(DIED) and is_lost_process(NODE_GONE)
+    assert is_lost_process("Failure # 1 (occurred at x)\nray.exceptions.NodeDiedError: node 10.0.0.5 died\n")
+    assert not is_lost_process(RAISED.format(n=1))
+    assert not is_lost_process(DIED + RAISED.format(n=2))
+    assert is_lost_process(RAISED.format(n=1) + DIED.replace("# 1", "# 2"))
+
+
 def test_tune_storage_defaults_to_the_sweep_folder_and_takes_uris(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     root = [f"sweep.storage.root={tmp_path}/store"]

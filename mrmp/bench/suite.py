@@ -169,7 +169,7 @@ def run_suite(
         r = curve_ratios(data, "small", threads, s.curve_rounds)
         det["curve"] = r
         fig.update({f"curve_ratio.{k}": v for k, v in r["ratios"].items()})
-    if item(4, "sweep wall ÷ (Σ trial times ÷ 2)"):
+    if item(4, "sweep wall ÷ (Σ trial training times ÷ 2)"):
         r = sweep_overhead(list(s.sweep_methods), list(s.sweep_seeds), s.sweep_epochs, s.sweep_report_every)
         det["sweep"] = r
         fig["sweep_ratio"] = r["ratio"]

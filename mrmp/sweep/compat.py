@@ -58,7 +58,12 @@ def autoscaler_running() -> bool:
 
 LOST_ERROR_NAMES = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "NodeDiedError",
                     "WorkerCrashedError", "OutOfMemoryError", "LocalRayletDiedError", "ObjectLostError")  # fmt: skip
-_LOST_TEXT = re.compile(rf"^(?:ray\.exceptions\.)?(?:{'|'.join(LOST_ERROR_NAMES)})\b", re.M)
+# Tune's error.txt holds str() of the error: for these, Ray's message without the type's name.
+LOST_MESSAGES = (r"The actor died unexpectedly", r"The actor \S+ is unavailable", r"The worker died unexpectedly",
+                 r"The task's local raylet died", r"The actor experienced an error before finishing")  # fmt: skip
+_LOST_TEXT = re.compile(
+    rf"^(?:(?:ray\.exceptions\.)?(?:{'|'.join(LOST_ERROR_NAMES)})\b|{'|'.join(LOST_MESSAGES)})", re.M
+)
 
 
 def _lost_errors() -> tuple[type[BaseException], ...]:
@@ -73,8 +78,8 @@ def is_lost_process(error: BaseException | str | None) -> bool:
     error types; read as text, so nothing is unpickled)."""
     if error is None:
         return False
-    if isinstance(error, str):
-        return bool(_LOST_TEXT.search(error))
+    if isinstance(error, str):  # the last failure's section decides (Tune appends one per failure)
+        return bool(_LOST_TEXT.search(error.rsplit("Failure # ", 1)[-1]))
     lost = _lost_errors()
     seen = set()
     while error is not None and id(error) not in seen:

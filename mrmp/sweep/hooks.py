@@ -67,8 +67,8 @@ class Lifecycle(tune.Callback):
 
     Tune waits for its callbacks before it lets a trial go on, so the writes run on one background thread, in
     the order Tune's events came (each callback only queues what its event carries). They are drained when Tune
-    registers a checkpoint (so whatever a saved checkpoint covers is stored before Tune's saved state refers to
-    it) and when the experiment ends. Picklable: Tune saves it with the experiment; the thread and the tracker
+    registers a checkpoint and when a trial ends (so whatever Tune's saved state says happened, a checkpoint or
+    an end, is stored before Tune can save it) and when the experiment ends. Picklable: Tune saves it with the experiment; the thread and the tracker
     start again lazily after a restore."""
 
     def __init__(
@@ -136,6 +136,7 @@ class Lifecycle(tune.Callback):
             self._finished(runs)
 
         self._submit(finish)
+        self.flush()  # before Tune marks the trial ended (and may save that)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         tid, text = trial.trial_id, _error_text(trial)
@@ -152,6 +153,7 @@ class Lifecycle(tune.Callback):
             self._finished(runs)
 
         self._submit(fail)
+        self.flush()
 
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
         self.flush()
@@ -163,10 +165,10 @@ class Lifecycle(tune.Callback):
             self._queue, self._thread = None, None
 
 
-# Tune writes a trial's error (error.txt, error.pkl) to the trial's folder in the driver's staging area, and
-# copies it to the storage later: `trial.get_error()` / `get_pickled_error()` read that copy, which is missing
-# or stale when these callbacks run (a killed worker's retry then said only "the trial failed", and a lost
-# process was not recognised). The staged files are read first.
+# Tune writes a trial's error (error.txt) to the trial's folder in the driver's staging area, and copies it to
+# the storage later: `trial.get_error()` reads that copy, which is missing or stale when these callbacks run (a
+# killed worker's retry then said only "the trial failed", and a lost process was not recognised). The staged
+# file is read first.
 def _error_text(trial: Any) -> str:
     path = trial.error_file
     if path and Path(path).is_file():
