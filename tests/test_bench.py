@@ -248,8 +248,15 @@ def test_batched_evaluation_in_chunks_equals_one_rate_at_a_time():
     trainer = Trainer(cfg, toy_data())
     trainer.fit()
     rates = cfg.eval.rates
-    one_call = evaluate_curve(trainer.method, trainer.x_test, trainer.y_test, rates)
-    per_rate = [evaluate_curve(trainer.method, trainer.x_test, trainer.y_test, [r])[0] for r in rates]
+    one_call = evaluate_curve(
+        trainer.method, rates, (trainer.x_test, trainer.y_test), (trainer.x_val, trainer.y_val)
+    )
+    per_rate = [
+        evaluate_curve(trainer.method, [r], (trainer.x_test, trainer.y_test), (trainer.x_val, trainer.y_val))[
+            0
+        ]
+        for r in rates
+    ]
     assert [p.row() for p in one_call] == [p.row() for p in per_rate]
 
 

@@ -18,7 +18,7 @@ ALLOWED = {
     "config": {"data", "methods", "validation"},
     "train": {"config", "data", "model", "methods", "validation"},
     "testing": {"config", "data", "model", "methods", "train", "validation"},
-    "tracking": {"train", "validation"},
+    "tracking": {"data", "train", "validation"},
     "sweep": {"config", "data", "methods", "train", "tracking", "validation"},
     "bench": {"config", "data", "model", "methods", "train", "sweep", "tracking", "validation"},
     "cli": {"bench", "config", "data", "methods", "sweep", "train", "tracking", "validation"},

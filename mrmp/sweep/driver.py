@@ -31,6 +31,7 @@ from mrmp.validation import ConfigError, Issue
 from .lifecycle import Outcome, Tag, TrialRuns
 from .report import ReportRefresher, log_history
 from .results import best_per_method, outcome_counts, trials
+from .resume import ended_trials, reconcile
 from .spec import SweepSpec
 from .state import DriverLock, SweepState, now, read_state
 from .views import summary_lines, sweep_params
@@ -321,14 +322,22 @@ class Sweep:
         callbacks: list[Any] = [Lifecycle(factory, ReportRefresher(spec.dir, state.parent_run_id))]
         if not self.quiet:
             callbacks.append(Progress(spec, total, link, done=self._done_before, log=self.log))
-        ctx = TrialContext(spec=spec, data=refs, ended=self._ended() if part["status"] != "new" else {})
+        ctx = TrialContext(
+            spec=spec,
+            data=refs,
+            ended=ended_trials(self.tracker, state.parent_run_id, spec.objectives)
+            if part["status"] != "new"
+            else {},
+        )
         trainable = tune.with_resources(
             tune.with_parameters(tune_trainable, ctx=ctx), trial_resources(spec.cpu, spec.gpu)
         )
         quiet_tune_logs()  # before the restore too: it reads the saved results and warns of missing files
         if part["status"] != "new" and tune.Tuner.can_restore(location):
             tuner = tune.Tuner.restore(location, trainable=trainable, resume_errored=True)
-            self._reconcile(tuner, link, factory)  # the callbacks are the ones the part was saved with
+            reconcile(
+                tuner, self.tracker, self.state.parent_run_id, link, factory(), self.log
+            )  # the callbacks are the ones the part was saved with
         else:
             storage_path, name = split_location(location)
             tuner = tune.Tuner(
@@ -377,40 +386,6 @@ class Sweep:
         ids = {Path(r.path).name for r in results}
         lost = self.tracker.find_runs(self.state.parent_run_id, {Tag.OUTCOME: Outcome.LOST.value})
         return any(r.tags.get(Tag.TUNE_ID) in ids for r in lost)
-
-    def _reconcile(self, tuner: Any, link: Any, factory: RunsFactory) -> None:
-        """Before a restored part runs: runs and Optuna trials of trials Tune had not saved when the driver was
-        killed are put back (the run marked lost until its Optuna trial, asked again, adopts it)."""
-        known = {Path(r.path).name for r in tuner.get_results()}
-        runs = factory()
-        lost = [
-            r
-            for r in self.tracker.find_runs(self.state.parent_run_id)
-            if r.status == RUNNING and r.tags.get(Tag.TUNE_ID) not in known
-        ]
-        for r in lost:
-            runs.mark_lost(
-                r,
-                "the sweep's driver stopped before Tune saved this trial; --resume runs its Optuna trial again",
-            )
-        requeued = link.requeue(known)
-        if lost or requeued:
-            self.log(
-                f"resume: {len(lost)} run(s) of trials Tune had not saved; Optuna trial(s) {requeued} asked again"
-            )
-
-    def _ended(self) -> dict[str, dict[str, Any]]:
-        """The last result of each trial whose run ended without an error (see `TrialContext.ended`)."""
-        from .lifecycle import SETTLED
-        from .trial import EPOCH, OUTCOME
-
-        out = {}
-        for r in self.tracker.find_runs(self.state.parent_run_id):
-            outcome = r.tags.get(Tag.OUTCOME)
-            if r.status != RUNNING and outcome in SETTLED and Tag.TUNE_ID in r.tags:
-                values = {o.key: r.metrics.get(o.key, o.worst()) for o in self.spec.objectives}
-                out[r.tags[Tag.TUNE_ID]] = {EPOCH: int(r.tags.get(Tag.EPOCHS, 0)), OUTCOME: outcome, **values}
-        return out
 
     # --- closing ------------------------------------------------------------------------------------------
     def _close(self, interrupted: bool, t0: float, status: str) -> SweepOutcome:
