@@ -166,18 +166,28 @@ class OptunaSearcher(Searcher):
             self._live[trial_id] = optuna.trial.Trial(self.study, storage_id)
         return self._live[trial_id]
 
-    def _state(self, trial_id: str) -> TrialState | None:
+    def _frozen(self, trial_id: str) -> optuna.trial.FrozenTrial | None:
         number = self._trials.get(trial_id)
         if number is None:
             return None
-        return self.study.get_trials(deepcopy=False)[number].state
+        return self.study.get_trials(deepcopy=False)[number]
+
+    def _state(self, trial_id: str) -> TrialState | None:
+        frozen = self._frozen(trial_id)
+        return None if frozen is None else frozen.state
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if len(self.metrics) > 1 or self.metric not in result or self._state(trial_id) != TrialState.RUNNING:
+        frozen = self._frozen(trial_id)
+        if (
+            len(self.metrics) > 1
+            or self.metric not in result
+            or frozen is None
+            or frozen.state != TrialState.RUNNING
+        ):
             return  # Optuna takes intermediate values for one objective only
         epoch = int(result.get(EPOCH, 0))
-        if epoch <= self._reported.get(trial_id, 0):
-            return
+        if epoch <= self._reported.get(trial_id, 0) or epoch in frozen.intermediate_values:
+            return  # delivered again (a restored trial repeats the results after Tune's last save)
         trial = self._trial(trial_id)
         if trial is not None:
             trial.report(float(result[self.metric]), step=epoch)
