@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -198,6 +199,7 @@ class Sweep:
         # remove and unpack again while the job runs: resolve what is relative to it, then leave it.
         self.sweep_file = str(Path(spec.path).resolve())
         cluster.leave_job_working_dir(spec.dir)
+        fresh = [p for p in (spec.dir / "mlflow.db", spec.dir / "artifacts") if not p.exists()]
         opened: dict[str, Any] = {}
         opener = threading.Thread(target=self._open_tracker, args=(opened,), daemon=True)
         opener.start()  # the tracking store's schema (seconds for a fresh sqlite DB) while Ray starts
@@ -213,7 +215,15 @@ class Sweep:
             if "error" in opened:
                 raise opened["error"]
             self.tracker = opened["tracker"]
-            cluster.check_cluster(spec, self.address)  # before any run, study or Tune experiment exists
+            try:
+                cluster.check_cluster(spec, self.address)  # before any run, study or Tune experiment exists
+            except ConfigError:
+                for path in fresh:  # a new sweep refused: the store it just created goes
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink(missing_ok=True)
+                raise
             return self._run_parts(todo, resume, datasets, t0)
         finally:
             if started:

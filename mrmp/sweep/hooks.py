@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import platform
 import queue
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -139,13 +140,13 @@ class Lifecycle(tune.Callback):
         self.flush()  # before Tune marks the trial ended (and may save that)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        tid, text = trial.trial_id, _error_text(trial)
+        tid, text = trial.trial_id, error_text(trial)
         self._submit(lambda runs: runs.retrying(tid, text))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from .compat import is_lost_process
 
-        tid, config, text = trial.trial_id, dict(trial.config), _error_text(trial)
+        tid, config, text = trial.trial_id, dict(trial.config), error_text(trial)
         lost = is_lost_process(text)
 
         def fail(runs: TrialRuns) -> None:
@@ -169,11 +170,17 @@ class Lifecycle(tune.Callback):
 # the storage later: `trial.get_error()` reads that copy, which is missing or stale when these callbacks run (a
 # killed worker's retry then said only "the trial failed", and a lost process was not recognised). The staged
 # file is read first.
-def _error_text(trial: Any) -> str:
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours the tracebacks it writes
+
+
+def error_text(trial: Any) -> str:
+    """The trial's last error as Tune wrote it, without colour codes."""
     path = trial.error_file
     if path and Path(path).is_file():
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    return trial.get_error() or "the trial failed"
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    else:
+        text = trial.get_error() or "the trial failed"
+    return _ANSI.sub("", text)
 
 
 def make_scheduler(spec: Any) -> Any:

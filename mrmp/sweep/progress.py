@@ -12,6 +12,7 @@ from typing import Any
 
 from ray import tune
 
+from .hooks import error_text
 from .spec import SweepSpec
 from .trial import EPOCH, OUTCOME, PAYLOAD
 
@@ -91,14 +92,14 @@ class Progress(tune.Callback):
         self.log(f"{self._count()} {self._name(trial)} {how}")
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        last = (trial.get_error() or "").strip().splitlines()[-1:] or ["error"]
+        last = error_text(trial).strip().splitlines()[-1:] or ["error"]
         self.log(
             f"{self._count()} {self._name(trial)} failed, retrying from its last checkpoint: {last[0][:160]}"
         )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._done[trial.trial_id] = "failed"
-        last = (trial.get_error() or "").strip().splitlines()[-1:] or ["error"]
+        last = error_text(trial).strip().splitlines()[-1:] or ["error"]
         self.log(f"{self._count()} {self._name(trial)} failed: {last[0][:200]}")
 
     def table(self, trials: list) -> None:

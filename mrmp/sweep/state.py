@@ -148,7 +148,12 @@ class DriverLock:
         return True
 
     def release(self) -> None:
+        """Drop the lock; a sweep folder that holds nothing else (a launch refused early) goes too."""
         if self._fd is not None:
+            if not (self.path.parent / STATE_FILE).exists():
+                self.path.unlink(missing_ok=True)
+                if self.path.parent.is_dir() and not any(self.path.parent.iterdir()):
+                    self.path.parent.rmdir()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

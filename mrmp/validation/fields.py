@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from typing import Any
 from .errors import Issue
 
 _MISSING = object()
+_SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
 def spec(
@@ -106,6 +108,10 @@ def coerce(value: Any, tp: Any) -> Any:
         raise TypeError
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _SCIENTIFIC.match(
+            value
+        ):  # YAML 1.1 reads `1.0e10` (no sign) as a string
             return float(value)
         raise TypeError
     if tp is str:
