@@ -92,3 +92,14 @@ def test_errors_survive_pickling():
     assert again.issues == e.issues and str(again) == str(e)
     d = pickle.loads(pickle.dumps(DataError("bad line", "x/skeleton.txt", 4)))
     assert str(d) == "x/skeleton.txt:4: bad line" and d.line == 4
+
+
+def test_yaml_scientific_floats_without_a_sign_are_floats(tmp_path):
+    """YAML 1.1 reads `1.0e10` (no sign in the exponent) as a string; a float field takes it as the number."""
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {lr: 1.0e10, weight_decay: 5e-4}\n")
+    cfg = load_config(path)
+    assert cfg.train.lr == 1.0e10 and cfg.train.weight_decay == 5e-4
+    path.write_text("train: {lr: fast}\n")
+    with pytest.raises(ConfigError, match="train.lr: expected float, got 'fast'"):
+        load_config(path)
