@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mrmp.sweep.driver import apply_env_defaults
+    from mrmp.sweep.cluster import apply_env_defaults
     from mrmp.sweep.export import export_best
     from mrmp.sweep.objectives import metric_problem
     from mrmp.sweep.state import open_sweep

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mrmp.sweep.driver import apply_env_defaults
+    from mrmp.sweep.cluster import apply_env_defaults
     from mrmp.sweep.report import build_report
     from mrmp.sweep.state import open_sweep
 

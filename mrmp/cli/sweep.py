@@ -113,7 +113,7 @@ def describe(spec) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mrmp.sweep.driver import apply_env_defaults
+    from mrmp.sweep.cluster import apply_env_defaults
     from mrmp.sweep.spec import load_sweep
     from mrmp.validation import ConfigError, Issue
 

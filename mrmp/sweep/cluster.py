@@ -11,6 +11,7 @@
 - `isolate_devices(gpu)`: first thing in a trial: a trial that asked for no GPU sees none, so
   `train.device: auto` picks the CPU instead of silently sharing GPU 0 with GPU trials.
 - `device_tags()`: what the trial got (Ray's GPU ids, CUDA_VISIBLE_DEVICES, node): tags for its tracking run.
+- `apply_env_defaults(local)`: the measured environment defaults for this stack (a value already set wins).
 - `storage_uri(root)`: a sweep storage root that may be a URI (s3://, gs://) or a path (made absolute).
 
 Importing this module never imports Ray (only the functions that need it do, lazily).
@@ -136,6 +137,25 @@ def split_location(location: str) -> tuple[str, str]:
         return (f"{scheme}://{parent}" if parent else ""), name
     path = Path(location)
     return str(path.parent), path.name
+
+
+# Measured defaults for this stack (docs/sweeps.md, stack notes §10); a value already in the environment wins.
+ENV_DEFAULTS = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the tracking store is the record: no result.json/CSV/TensorBoard
+    "RAY_AIR_NEW_OUTPUT": "0",  # Tune's classic output, which verbose=0 silences: mrmp prints its own
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+LOCAL_ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled"}  # loopback-only local cluster: no ~/.ray/auth_token
+
+
+def apply_env_defaults(local: bool = True) -> None:
+    for k, v in {**ENV_DEFAULTS, **(LOCAL_ENV_DEFAULTS if local else {})}.items():
+        os.environ.setdefault(k, v)
 
 
 OBJECT_STORE_BYTES = 256 * 1024**2  # the datasets are kB to MB; Ray's default would reserve 30 % of RAM

@@ -29,6 +29,7 @@ from mrmp.provenance import provenance
 from mrmp.tracking import FINISHED, KILLED, RUNNING, Tracker
 from mrmp.validation import ConfigError, Issue
 
+from .cluster import ENV_DEFAULTS, apply_env_defaults
 from .lifecycle import Outcome, Tag, TrialRuns
 from .report import ReportRefresher, log_history
 from .results import best_per_method, outcome_counts, trials
@@ -36,25 +37,6 @@ from .resume import ended_trials, reconcile
 from .spec import SweepSpec
 from .state import DriverLock, SweepState, now, read_state
 from .views import summary_lines, sweep_params
-
-# Measured defaults for this stack (docs/sweeps.md, stack notes §10); a value already in the environment wins.
-ENV_DEFAULTS = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the tracking store is the record: no result.json/CSV/TensorBoard
-    "RAY_AIR_NEW_OUTPUT": "0",  # Tune's classic output, which verbose=0 silences: mrmp prints its own
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
-LOCAL_ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled"}  # loopback-only local cluster: no ~/.ray/auth_token
-OBJECT_STORE_BYTES = 256 * 1024**2  # the datasets are kB to MB; Ray's default would reserve 30 % of RAM
-
-
-def apply_env_defaults(local: bool = True) -> None:
-    for k, v in {**ENV_DEFAULTS, **(LOCAL_ENV_DEFAULTS if local else {})}.items():
-        os.environ.setdefault(k, v)
 
 
 @dataclass
@@ -477,8 +459,7 @@ def quiet_tune_logs() -> None:
     """Tune's own lines (where it saved its state, its result files) say nothing a user of mrmp needs."""
     import logging
 
+    # Its stop and resume hints name Tune APIs (ours say it); there is no result.json to analyse (the tracker is).
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
-    logging.getLogger("ray.tune.tune").setLevel(
-        logging.ERROR
-    )  # its stop and resume hints name Tune APIs: ours say it
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)  # no result.json: ours
+    for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
+        logging.getLogger(name).setLevel(logging.ERROR)
