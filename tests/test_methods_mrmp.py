@@ -49,15 +49,23 @@ def test_cycle_and_all_sampling():
     assert m.step_rates(gen) == [None]
 
 
-def test_masks_nested_across_all_rates_from_one_set_of_weights():
+def test_every_rate_seen_or_not_reads_the_same_trained_weights():
+    """After training, the mask at any rate, seen or unseen, is 1{|Ŵ| > rms(Ŵ)·a(r)} on the one set of trained
+    weights (a(r) from scipy), and the curve is scored at every grid rate with the seen ones tagged."""
+    from scipy import stats
+
     result = run(toy_config("mrmp", epochs=8), toy_data())
     method = result.trainer.method
+    ws = [w.detach() for w in method.model.prunable_weights()]
+    s = torch.cat([w.reshape(-1) for w in ws]).double().pow(2).mean().sqrt()
     rates = [0.0] + [round(0.5 + i / 100, 2) for i in range(50)]
-    for m in method.eval_masks_batch(rates):
-        assert bool((m[1:] <= m[:-1]).all())
+    for r, masks in zip(rates, zip(*method.eval_masks_batch(rates))):
+        a = float(stats.norm.ppf((1 + r) / 2))
+        for mask, w in zip(masks, ws):
+            assert torch.equal(mask, (w.double().abs() > s * a).float()), r
+    assert [p.rate for p in result.curve] == rates
     seen = {p.rate for p in result.curve if p.seen}
     assert seen == set(default_seen_rates())
-    assert any(not p.seen for p in result.curve)  # unseen rates come from the same weights
     assert (
         result.summary["val_mean_seen_accuracy"] is not None
         and result.summary["val_mean_unseen_accuracy"] is not None
