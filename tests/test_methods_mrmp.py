@@ -103,3 +103,41 @@ def test_seen_rates_on_a_custom_grid_and_sampling_choices():
         config_from_dict({"method": {"name": "mrmp", "sampling": "random"}})
     with pytest.raises(ConfigError, match="rates_per_step"):
         config_from_dict({"method": {"name": "mrmp", "rates_per_step": 0}})
+
+
+def test_sandwich_sampling_trains_the_extremes_every_step():
+    m = _method(sampling="sandwich", rates_per_step=4)
+    seen = m.seen_rates()
+    gen = torch.Generator().manual_seed(3)
+    draws = [m.step_rates(gen) for _ in range(300)]
+    for d in draws:
+        assert d[0] == seen[0] and d[-1] == seen[-1] and len(set(d)) == 4 and d == sorted(d)
+    middle = Counter(r for d in draws for r in d[1:-1])
+    assert set(middle) == set(seen[1:-1])  # every middle rate is drawn
+    gen2 = torch.Generator().manual_seed(3)
+    assert [_method(sampling="sandwich", rates_per_step=4).step_rates(gen2) for _ in range(300)] == draws
+    assert _method(seen_rates=[0.5, 0.9], sampling="sandwich").step_rates(gen) == [0.5, 0.9]
+
+
+def test_in_place_distillation_loss():
+    """The densest rate of the step learns from the labels, the others from its detached softened predictions."""
+    from torch.nn import functional as F
+
+    m = _method(distill=True, distill_temperature=2.0)
+    y = torch.tensor([0, 1, 2])
+    logits = [torch.randn(3, 5, requires_grad=True) for _ in range(3)]
+    rates = [0.9, 0.5, 0.98]  # the teacher is the second one (rate 0.5)
+
+    def ce(z):
+        return F.cross_entropy(z, y)
+
+    loss = m.task_loss(rates, logits, ce)
+    target = F.softmax(logits[1].detach() / 2.0, -1)
+    soft = [-(target * F.log_softmax(logits[i] / 2.0, -1)).sum(-1).mean() * 4.0 for i in (0, 2)]
+    expected = (ce(logits[1]) + soft[0] + soft[1]) / 3
+    torch.testing.assert_close(loss, expected)
+    (g_teacher,) = torch.autograd.grad(loss, logits[1], retain_graph=True)
+    (g_ce,) = torch.autograd.grad(ce(logits[1]) / 3, logits[1])
+    torch.testing.assert_close(g_teacher, g_ce)  # the students' terms send nothing to the teacher
+    off = _method(distill=False)
+    torch.testing.assert_close(off.task_loss(rates, logits, ce), sum(ce(z) for z in logits) / 3)

@@ -133,7 +133,7 @@ def test_prior_kl_on_quantile_bins_is_the_histogram_kl_with_its_gradient(name):
         hist = torch.zeros(bins).index_add(0, idx, 1 - frac).index_add(0, idx + 1, frac) / z.numel()
         return kl_to_log_prior(hist, log_q)
 
-    ours = prior_kl(w, bins, 4.0, log_q, centers=centers)
+    ours = prior_kl(w, bins, 4.0, log_q, prior=prior, centers=centers)
     (g_ours,) = torch.autograd.grad(ours, w)
     ref = reference(w)
     (g_ref,) = torch.autograd.grad(ref, w)

@@ -152,3 +152,18 @@ def test_budget_penalty_and_warmup():
     excess = 1.0 if kept > 0.1 * n else -1.0
     along = torch.cat([(w.grad * w.detach().sign()).reshape(-1) for w in tcmp.model.prunable_weights()])
     assert bool((along * excess >= 0).all()) and float(along.abs().sum()) > 0
+
+
+def test_without_consistency_it_is_global_magnitude_pruning_trained_end_to_end():
+    """The ablation: the same band-stop training at the plain magnitude threshold; its eval masks are global MP
+    masks of the latent weights (which keep disconnected connections at 0.99), and no propagation in training."""
+    model = _model()
+    tcmp = TCMP(TCMPParams(rate=0.99, consistency=False), model, epochs=10)
+    mp = MagnitudePruning(MPParams(), model, epochs=1)
+    rates = [0.5, 0.9, 0.99]
+    for a, b in zip(tcmp.eval_masks_batch(rates), mp.eval_masks_batch(rates)):
+        assert torch.equal(a, b)
+    assert graph_search([m[-1] for m in tcmp.eval_masks_batch(rates)], tcmp.in_repeats)[0]
+    t = tcmp.threshold(0.99)
+    for mask, w in zip(tcmp.train_masks(0.99), model.prunable_weights()):
+        torch.testing.assert_close(mask, torch.sigmoid(tcmp.sigma() * (w.abs() / t - 1)))

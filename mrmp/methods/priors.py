@@ -54,6 +54,15 @@ class Prior:
             return math.sqrt(2.0) * torch.special.erfinv(r)
         return -_LAPLACE_BETA * torch.log1p(-r)
 
+    def cdf(self, z: Tensor) -> Tensor:
+        """F(z), in z's dtype (a new tensor)."""
+        if self.name == "uniform":
+            return ((z + _SQRT3) / (2 * _SQRT3)).clamp(0.0, 1.0)
+        if self.name == "gaussian":
+            return torch.special.ndtr(z)
+        half = 0.5 * torch.exp(-z.abs() / _LAPLACE_BETA)
+        return torch.where(z < 0, half, 1.0 - half)
+
     def ppf(self, p: Tensor) -> Tensor:
         """The quantile function F⁻¹(p) for p in (0, 1)."""
         p = p.double()
@@ -175,7 +184,7 @@ class _PriorKL(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, w, bins, z_max, log_q, slopes, sigma, log_q_coarse, alpha, eps, centers):  # type: ignore[override]
+    def forward(ctx, w, bins, z_max, log_q, slopes, sigma, log_q_coarse, alpha, eps, centers, cdf):  # type: ignore[override]
         flat = w.reshape(-1)
         n = flat.numel()
         s = rms(flat)
@@ -188,8 +197,8 @@ class _PriorKL(torch.autograd.Function):
             frac = u - lo
             idx = lo.long()
             inside = None
-        else:  # any increasing centres: the interval by binary search, the share by its width
-            idx = torch.searchsorted(centers, z, right=True).sub_(1).clamp_(0, bins - 2)
+        else:  # centres at the prior's quantiles (b + ½)/B: z lies between c_b and c_{b+1} for b = ⌊B·F(z) − ½⌋
+            idx = cdf(z).mul_(bins).sub_(0.5).floor_().clamp_(0, bins - 2).long()
             widths = centers.diff()
             frac = ((z - centers.index_select(0, idx)) / widths.index_select(0, idx)).clamp_(0.0, 1.0)
             inside = (z >= centers[0]) & (z <= centers[-1])
@@ -235,7 +244,7 @@ class _PriorKL(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         (grad_w,) = ctx.saved_tensors
-        return (grad * grad_w, *([None] * 9))
+        return (grad * grad_w, *([None] * 10))
 
 
 def prior_kl(
@@ -248,13 +257,17 @@ def prior_kl(
     log_q_coarse: Tensor | None = None,
     alpha: float = 0.0,
     eps: float = 1e-4,
+    prior: Prior | None = None,
     centers: Tensor | None = None,
 ) -> Tensor:
     """KL(P ‖ Q) of z = w / rms(w) on the soft histogram (`soft_histogram`, prior `log_q` = `smoothed_log(Q)`),
     plus α times the KL of its threshold-anchored coarse histogram (`interval_histogram` with the edges given as
     `edge_slopes`, prior `log_q_coarse`) when `slopes` is given; differentiable in w (closed-form gradient,
     computed with the value: call it once per backward)."""
-    return _PriorKL.apply(w, bins, z_max, log_q, slopes, sigma, log_q_coarse, alpha, eps, centers)
+    cdf = prior.cdf if centers is not None and prior is not None else None
+    if centers is not None and cdf is None:
+        raise ValueError("quantile centres need their prior (its CDF locates each weight's bin)")
+    return _PriorKL.apply(w, bins, z_max, log_q, slopes, sigma, log_q_coarse, alpha, eps, centers, cdf)
 
 
 def band_stop(w: Tensor, a: Tensor, sigma: float | None) -> Tensor:

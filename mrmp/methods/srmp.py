@@ -218,6 +218,7 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
                 p.anchor_sigma,
                 c["log_q_coarse"] if anchor else None,
                 p.anchor_weight,
+                prior=self.prior,
                 centers=c["centers"],
             )
             for g in groups
