@@ -1,9 +1,10 @@
 """Bad input is refused before anything starts (issue #6, docs/reliability.md).
 
-Every case, through the real CLI (`mrmp train`, `mrmp validate`, `mrmp sweep`, in-process): exit code 2, a
-message naming the file and the key or line, no traceback, and nothing started: no output folder, no sweep
-folder (so no mlflow.db, optuna.db or tune/), and Ray never started (`_init_ray` would fail the test), except
-where the check needs the cluster: a request no node can place is refused after joining it, before any run.
+Every case, through the real CLI (`mrmp train`, `mrmp validate`, `mrmp sweep`, `mrmp ui`, in-process): exit code
+2, a message naming the file and the key or line, no traceback, and nothing started: no output folder, nothing in
+the sweep folder but the driver's lock file (no sweep.json, mlflow.db, optuna.db or tune/), and Ray never started
+(`mrmp.sweep.cluster.init_ray` would fail the test), except where the check needs the cluster: a request no node
+can place is refused after joining it, before any run, study or Tune experiment exists.
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ sweep:
   trials: 2
   searcher: tpe
   resources: {cpu: 1, gpu: 0}
+  objectives: [acc@0.9]
 base:
   train: {epochs: 2}
   eval: {rates: [0.0, 0.5, 0.9]}
@@ -202,6 +204,7 @@ space:
   method.name: {type: categorical, choices: [mp, srmp]}
   train.lr: {type: float, low: 0.001, high: 0.01, log: true}
 """
+BEFORE_LR = "  train.lr:"  # a space entry inserted here is line 12
 
 
 @dataclass
@@ -221,6 +224,7 @@ SWEEP_CASES = [
         ("  trials: 2", "  trails: 2"),
         ["{f}:3: sweep.trails: unknown key (did you mean 'trials'?)"],
     ),
+    SweepCase("unknown-section", ("base:", "bsae:"), ["{f}:7: bsae: unknown section (did you mean 'base'?)"]),
     SweepCase("wrong-type", ("  trials: 2", "  trials: many"), ["{f}:3: sweep.trials: expected int or null"]),
     SweepCase(
         "unknown-searcher",
@@ -234,8 +238,28 @@ SWEEP_CASES = [
     ),
     SweepCase(
         "unknown-objective",
-        ("  trials: 2", "  trials: 2\n  objectives: [aucc]"),
-        ["{f}:4: sweep.objectives: sweep.objectives[0]: unknown metric 'aucc' (did you mean 'auc'?)"],
+        ("objectives: [acc@0.9]", "objectives: [aucc]"),
+        ["{f}:6: sweep.objectives: unknown metric 'aucc' (did you mean 'auc'?)"],
+    ),
+    SweepCase(
+        "objective-undefined-for-a-method",
+        ("objectives: [acc@0.9]", "objectives: [auc]"),
+        ["{f}:6: sweep.objectives: auc is undefined for srmp: auc reads the whole rate grid"],
+    ),
+    SweepCase(
+        "objective-at-an-untrained-rate",
+        ("objectives: [acc@0.9]", "objectives: [acc@0.5]"),
+        ["{f}:6: sweep.objectives: acc@0.5 is undefined for srmp: it is trained for rate 0.9 only"],
+    ),
+    SweepCase(
+        "objective-needs-target-rates",
+        ("objectives: [acc@0.9]", "objectives: [acc@targets]"),
+        ["{f}:6: sweep.objectives: acc@targets is undefined for mp: acc@targets needs sweep.target_rates"],
+    ),
+    SweepCase(
+        "target-rate-out-of-range",
+        ("objectives: [acc@0.9]", "objectives: [acc@targets]\n  target_rates: [0.5, 1.2]"),
+        ["{f}:7: sweep.target_rates: must be < 1.0, got 1.2"],
     ),
     SweepCase(
         "unknown-retry-kind",
@@ -243,17 +267,41 @@ SWEEP_CASES = [
         ["{f}:4: sweep.retry_on: unknown value 'nan'; choose one of: error, nonfinite"],
     ),
     SweepCase(
+        "space-unknown-method",
+        ("choices: [mp, srmp]", "choices: [mp, srmpp]"),
+        ["{f}:11: space.method.name: unknown method 'srmpp' (did you mean 'srmp'?)"],
+    ),
+    SweepCase(
+        "space-unknown-prior",
+        (
+            BEFORE_LR,
+            "  method.prior: {type: categorical, choices: [gausian], when: {method.name: [srmp]}}\n"
+            + BEFORE_LR,
+        ),
+        ["{f}:12: space.method.prior: unknown value 'gausian' (did you mean 'gaussian'?)"],
+    ),
+    SweepCase(
+        "space-key-a-method-does-not-take",
+        (BEFORE_LR, "  method.prior: {type: categorical, choices: [laplace]}\n" + BEFORE_LR),
+        ["{f}:12: space.method.prior: unknown key", "only mrmp, srmp take it"],
+    ),
+    SweepCase(
         "space-rate-out-of-range",
         (
-            "  train.lr:",
-            "  method.rate: {type: float, low: 0.5, high: 1.5, when: {method.name: [mp]}}\n  train.lr:",
+            BEFORE_LR,
+            "  method.rate: {type: float, low: 0.5, high: 1.5, when: {method.name: [mp]}}\n" + BEFORE_LR,
         ),
-        ["{f}:11: space.method.rate: must be < 1.0, got 1.5 (sampled method.name=mp, method.rate=1.5)"],
+        ["{f}:12: space.method.rate: must be < 1.0, got 1.5 (sampled method.name=mp, method.rate=1.5)"],
     ),
     SweepCase(
         "space-unknown-key",
-        ("  train.lr:", "  train.lrr: {type: float, low: 0.1, high: 0.2}\n  train.lr:"),
-        ["{f}:11: space.train.lrr: unknown key (did you mean 'lr'?)"],
+        (BEFORE_LR, "  train.lrr: {type: float, low: 0.1, high: 0.2}\n" + BEFORE_LR),
+        ["{f}:12: space.train.lrr: unknown key (did you mean 'lr'?)"],
+    ),
+    SweepCase(
+        "space-low-above-high",
+        (BEFORE_LR, "  train.weight_decay: {type: float, low: 0.1, high: 0.01}\n" + BEFORE_LR),
+        ["{f}:12: space.train.weight_decay.low: low (0.1) must be <= high (0.01)"],
     ),
     SweepCase(
         "seen-rates-not-evaluated",
@@ -262,7 +310,7 @@ SWEEP_CASES = [
             "  method.name: {type: categorical, choices: [mrmp]}\n"
             "  method.seen_rates: {type: categorical, choices: [[0.5, 0.9], [0.5, 0.7]]}",
         ),
-        ["{f}:11: space.method.seen_rates: 0.7 not in eval.rates: every seen rate must be evaluated"],
+        ["{f}:12: space.method.seen_rates: 0.7 not in eval.rates: every seen rate must be evaluated"],
     ),
     SweepCase(
         "seen-rates-unsorted",
@@ -272,7 +320,7 @@ SWEEP_CASES = [
             "  method.seen_rates: {type: categorical, choices: [[0.5, 0.9], [0.9, 0.5]]}",
         ),
         [
-            "{f}:11: space.method.seen_rates: must be strictly increasing (sampled method.seen_rates=[0.9, 0.5])"
+            "{f}:12: space.method.seen_rates: must be strictly increasing (sampled method.seen_rates=[0.9, 0.5])"
         ],
     ),
     SweepCase(
@@ -296,6 +344,12 @@ SWEEP_CASES = [
         None,
         ["--set: base.train.epoch: unknown key (did you mean 'epochs'?)"],
         sets=("train.epoch=3",),
+    ),
+    SweepCase(
+        "set-a-searched-key",
+        None,
+        ["--set: train.lr: is searched (space.train.lr): --set cannot fix it"],
+        sets=("train.lr=0.1",),
     ),
     SweepCase(
         "more-gpus-than-the-machine",
@@ -330,12 +384,17 @@ SWEEP_CASES = [
 ]
 
 
+def _left_in(store: Path) -> set[str]:
+    """What a refused sweep left under its storage root: at most the driver's lock file, once it was taken."""
+    return {p.name for p in store.rglob("*") if p.is_file()} if store.exists() else set()
+
+
 @pytest.fixture
 def no_ray(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("Ray was started")
 
-    monkeypatch.setattr("mrmp.sweep.runner._init_ray", refuse)
+    monkeypatch.setattr("mrmp.sweep.cluster.init_ray", refuse)
 
 
 @pytest.mark.parametrize("case", SWEEP_CASES, ids=lambda c: c.id)
@@ -349,7 +408,7 @@ def test_bad_sweep_is_refused_before_anything_starts(case, tmp_path, capsys, no_
     sets = [f"sweep.storage.root={store}", *case.sets, *([f"data.root={root}"] if root else [])]
     args = [a for s in sets for a in ("--set", s)]
     _check(main(["sweep", str(f), "--quiet", *args]), *_streams(capsys), case.expect, f=f, root=root)
-    assert not store.exists()  # no mlflow.db, optuna.db, tune/, sweep.json
+    assert _left_in(store) <= {".driver.lock"}  # no sweep.json, mlflow.db, optuna.db, tune/
     if case.validate and not case.sets:
         _check(main(["validate", str(f)]), *_streams(capsys), case.expect, f=f)
 
@@ -358,6 +417,52 @@ def test_the_good_sweep_is_good(tmp_path, capsys):
     f = tmp_path / "sweep.yaml"
     f.write_text(GOOD_SWEEP)
     assert main(["validate", str(f)]) == 0
+
+
+def test_a_top_level_list_is_refused(tmp_path, capsys, no_ray):
+    f = tmp_path / "list.yaml"
+    f.write_text("- sweep: {}\n- base: {}\n")
+    _check(main(["validate", str(f)]), *_streams(capsys), ["{f}: a run config is a mapping"], f=f)
+    store = tmp_path / "store"
+    code = main(["sweep", str(f), "--quiet", "--set", f"sweep.storage.root={store}"])
+    _check(code, *_streams(capsys), ["{f}: a sweep file is a mapping with `sweep`, `base` and `space`"], f=f)
+    assert not store.exists()
+
+
+def test_add_trials_below_zero_is_refused(tmp_path, capsys, no_ray):
+    f = tmp_path / "sweep.yaml"
+    f.write_text(GOOD_SWEEP)
+    store = tmp_path / "store"
+    code = main(["sweep", str(f), "--quiet", "--add-trials", "-1", "--set", f"sweep.storage.root={store}"])
+    _check(code, *_streams(capsys), ["--add-trials: expected a positive number, got -1"])
+    assert not store.exists()
+
+
+def test_ui_on_a_busy_port_is_refused(tmp_path, capsys, monkeypatch):
+    """Something already listens on the port: exit 2 saying so, and no MLflow UI process is started (it used to
+    print the address of the other server and exit 0)."""
+    import socket
+    import subprocess
+
+    from mrmp.sweep.state import SweepState
+
+    sweep_dir = tmp_path / "store" / "ui-busy"
+    sweep_dir.mkdir(parents=True)
+    tracking = {"backend": "mlflow", "uri": f"sqlite:///{sweep_dir / 'mlflow.db'}", "experiment": "ui-busy"}
+    SweepState(sweep_dir, {"name": "ui-busy", "parent_run_id": "x", "tracking": tracking}).save()
+
+    def no_server(*args, **kwargs):
+        raise AssertionError(f"a server was started: {args}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_server)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["ui", str(sweep_dir), "--port", str(port)])
+    err, out = _streams(capsys)
+    _check(code, err, out, [f"--port: 127.0.0.1:{port} is in use (another UI?); pick a free one"])
+    assert "http://" not in out
 
 
 @pytest.mark.slow
@@ -379,7 +484,14 @@ def test_a_request_the_cluster_cannot_place_is_refused_after_joining_before_any_
         ["{f}: sweep.resources.gpu: 64 GPU per trial, but no node of the Ray cluster at auto"],
         f=f,
     )
-    assert "(nodes: 2 CPU, " in err and not store.exists()
+    assert "(nodes: 2 CPU, " in err
+    # joined, then refused before any run, study or Tune experiment: the store was opened, and holds no run
+    assert _left_in(store) <= {".driver.lock", "mlflow.db"} and not (store / "bad" / "tune").exists()
+    if (store / "bad" / "mlflow.db").exists():
+        from mlflow import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{store / 'bad' / 'mlflow.db'}")
+        assert not client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert "warning" not in err  # an absolute root
     code = main([*args, "--set", "sweep.storage.root=store-relative", "--dry-run"])
     err, _ = _streams(capsys)

@@ -80,3 +80,7 @@ def test_fractional_gpu_trials_share_one_logical_gpu(tmp_path, monkeypatch):
     assert overlap == 4, f"4 trials share the GPU at 0.25 each, never 5: max overlap {overlap}"
     runs = trial_runs(f"sqlite:///{root / 'gpu-share' / 'mlflow.db'}", "gpu-share")
     assert len(runs) == 5 and {r.info.status for r in runs} == {"FINISHED"}
+    for r in runs:  # the run says where its trial ran and what it got
+        tags = r.data.tags
+        assert (tags["mrmp.gpu_ids"], tags["mrmp.cuda_visible_devices"]) == ("0", "0"), tags
+        assert tags["mrmp.ray_node_id"] == recs[0]["node_id"]

@@ -1,6 +1,6 @@
 """Helpers for the cluster tests (no tests here): Ray environment, the sweep CLI in-process, a probe around trials.
 
-The probe replaces `mrmp.sweep.trial.tune_trainable` (the function Tune runs for every trial) with a wrapper that
+The probe replaces `mrmp.sweep.hooks.tune_trainable` (the function Tune runs for every trial) with a wrapper that
 records where and with which accelerators each trial attempt ran, then calls the real trainable. The wrapper is a
 closure, so cloudpickle ships it by value to every Ray worker on every node.
 """
@@ -89,12 +89,12 @@ def run_sweep_cli(argv: list[str], probes: Path, timeout: float = 300) -> subpro
 
 def probe_main() -> int:
     """Entry of the driver process: `python -c ... PROBES_DIR sweep ...` = `mrmp sweep ...` with the probe."""
-    import mrmp.sweep.trial as trial_mod
+    import mrmp.sweep.hooks as hooks
     from mrmp.cli.main import main
 
     probes, argv = Path(sys.argv[1]), sys.argv[2:]
-    trial_mod.tune_trainable = make_probe(
-        trial_mod.tune_trainable, probes, **json.loads(os.environ.get("MRMP_PROBE", "{}"))
+    hooks.tune_trainable = make_probe(
+        hooks.tune_trainable, probes, **json.loads(os.environ.get("MRMP_PROBE", "{}"))
     )
     return main(argv)
 
@@ -189,6 +189,7 @@ def tiny_sweep(path: Path, name: str, root: Path, **sweep: Any) -> Path:
         "objectives": [{"metric": "auc", "mode": "max"}],
         "resources": {"cpu": 1, "gpu": 0},
         "report_every": 1,
+        "checkpoint_every": 0,
         "max_failures": 2,
         "keep_checkpoints": 2,
         "storage": {"root": str(root)},
@@ -212,3 +213,23 @@ def tiny_sweep(path: Path, name: str, root: Path, **sweep: Any) -> Path:
 
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+def source_env(path: Path, env: dict[str, str]) -> dict[str, str]:
+    """The environment after `source PATH` in a bash started with `env`, as a user's shell would have it (the
+    env files of cluster/local/start.sh extend PATH, so they are sourced rather than parsed)."""
+    out = subprocess.run(
+        ["bash", "-c", 'source "$1" && env -0', "bash", str(path)],
+        env=env,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def without_dir_on_path(env: dict[str, str], directory: Path) -> dict[str, str]:
+    """`env` with `directory` taken off PATH (so a command found there must be found some other way)."""
+    keep = [
+        p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != directory.resolve()
+    ]
+    return {**env, "PATH": os.pathsep.join(keep)}

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from .test_cluster_helpers import ROOT, free_port, read_probes, run_sweep_cli, tiny_sweep, trial_runs
+from .test_cluster_helpers import (
+    ROOT,
+    free_port,
+    read_probes,
+    run_sweep_cli,
+    source_env,
+    tiny_sweep,
+    trial_runs,
+)
 
 LOCAL = ROOT / "cluster" / "local"
 MLFLOW = ROOT / "cluster" / "mlflow" / "server.sh"
@@ -44,14 +52,6 @@ def _wait_gone(pgid: int, timeout: float = 30) -> bool:
     return False
 
 
-def _read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value
-    return env
-
-
 @pytest.mark.slow
 def test_local_scripts_run_a_token_cluster_and_stop_exactly_their_nodes(tmp_path):
     d = Path(tempfile.mkdtemp(prefix="mrmp-lc-", dir="/tmp"))  # short: Ray's sockets live below it
@@ -74,7 +74,7 @@ def test_local_scripts_run_a_token_cluster_and_stop_exactly_their_nodes(tmp_path
         assert sorted(pids) == ["head", "worker-1", "worker-2"]
         for pid in pids.values():
             assert os.getpgid(pid) == pid, "each node leads its own process group"
-        cenv = _read_env(d / "env")
+        cenv = source_env(d / "env", env)
         assert cenv["RAY_ADDRESS"].startswith("127.0.0.2:") and cenv["RAY_AUTH_MODE"] == "token"
         token = Path(cenv["RAY_AUTH_TOKEN_PATH"])
         assert stat.S_IMODE(token.stat().st_mode) == 0o600 and len(token.read_text().strip()) == 64

@@ -1,10 +1,11 @@
-"""Sweep files: every shipped file validates; errors name file, line and key; samples become run configs.
-
-No Ray here: validation must not import Ray, Optuna or MLflow.
+"""Sweep files: every shipped file validates; errors name file, line and key, all at once; objectives compare
+like with like (refused where a method cannot be scored); samples become run configs and units; scores carry
+intervals. No Ray here: validation must not import Ray, Optuna or MLflow.
 """
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import textwrap
@@ -13,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from mrmp.cli.main import main
-from mrmp.config import ConfigError, config_from_dict
-from mrmp.sweep.objectives import auc, curve_metrics, mean_curve, metric_value
+from mrmp.stats import estimate, t975
+from mrmp.sweep.objectives import Objective, auc, merge_units, metric_value, score_trial, undefined
 from mrmp.sweep.spec import load_sweep
 from mrmp.train import CurvePoint
+from mrmp.validation import ConfigError
 
 ROOT = Path(__file__).parents[1]
 SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
@@ -28,17 +30,24 @@ def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     return path
 
 
+def issues_of(path: Path, overrides: list[str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        load_sweep(path, overrides)
+    return [str(i) for i in e.value.issues]
+
+
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
-def test_every_shipped_sweep_file_validates(path):
+def test_every_shipped_sweep_file_validates_and_compares_like_with_like(path):
     spec = load_sweep(path)
     assert spec.trials >= 1 and spec.objectives
-    # every edge sample is a valid run config (load_sweep proved it; spot-check the grid/first sample)
+    for o in spec.objectives:  # nothing a method cannot be scored on: checked over every sample edge
+        assert not o.grid or spec.targets is None
     assignment = spec.grid_points()[0] if spec.searcher == "grid" else spec.resolve({})
-    for repeat in spec.repeat_list():
-        config_from_dict(spec.trial_config(assignment, repeat))
+    for unit, cfg in spec.configs(assignment):
+        assert unit.target is None or cfg.method.rate == unit.target
 
 
-def test_shipped_files_cover_the_issue():
+def test_shipped_sweeps_use_repeats_and_paper_sweeps_their_folds():
     names = {p.stem for p in SWEEPS}
     assert {
         "quickstart",
@@ -49,9 +58,13 @@ def test_shipped_files_cover_the_issue():
         "sbu_paper",
         "fpha_paper",
     } <= names
+    for path in SWEEPS:
+        assert len(load_sweep(path).repeat_list()) >= 2 or path.stem == "fpha_paper", path.stem
     folds = load_sweep(ROOT / "sweeps/sbu_paper.yaml")
     assert folds.repeats == {"data.fold": [1, 2, 3, 4, 5]}
     assert len(folds.data_configs()) == 5  # each fold prepared once, by the driver
+    quick = load_sweep(ROOT / "sweeps/quickstart.yaml")
+    assert quick.targets == [0.9] and quick.objectives == [Objective("acc@targets")]
 
 
 def test_validation_imports_no_ray_optuna_mlflow():
@@ -68,14 +81,16 @@ BAD = """\
 sweep:
   name: bad
   searcher: tpee
-  objectives: [{metric: acc@0.93}]
+  objectives: [acc@targets]
+  target_rates: [0.9]
+  scheduler: {name: asha, grace_perod: 5}
 base:
   train: {epochs: 5}
   eval: {rates: [0.0, 0.5, 0.9]}
 space:
   method.name: {type: categorical, choices: [mp, srmp]}
   method.kl_wieght: {type: float, low: 1.0e-3, high: 1.0, log: true, when: {method.name: [srmp]}}
-  method.rate: {type: float, low: 0.5, high: 1.5}
+  model.heads: {type: int, low: 1, high: 99}
   train.lr: {type: float, low: 0.1, high: 0.01}
 """
 
@@ -85,23 +100,26 @@ def test_errors_name_file_line_and_key_all_at_once(tmp_path, capsys):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:3: sweep.searcher: unknown value 'tpee' (did you mean 'tpe'?)" in err
-    assert f"{path}:12: space.train.lr.low: low (0.1) must be <= high (0.01)" in err
+    assert f"{path}:6: sweep.scheduler.grace_perod: unknown key (did you mean 'grace_period'?)" in err
+    assert f"{path}:14: space.train.lr.low: low (0.1) must be <= high (0.01)" in err
     assert "Traceback" not in err
     # the structural errors fixed, the sampled configs are checked through the core's validation
-    path.write_text(BAD.replace("tpee", "tpe").replace("low: 0.1, high: 0.01", "low: 0.01, high: 0.1"))
+    fixed = BAD.replace("tpee", "tpe").replace("low: 0.1, high: 0.01", "low: 0.01, high: 0.1")
+    path.write_text(fixed.replace("grace_perod", "grace_period"))
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
-    assert f"{path}:10: space.method.kl_wieght: unknown key (did you mean 'kl_weight'?)" in err
-    assert f"{path}:11: space.method.rate: must be < 1.0, got 1.5" in err
-    assert "(sampled method.name=srmp)" in err and "(sampled method.rate=1.5)" in err  # which sample failed
-    assert f"{path}:4: sweep.objectives: acc@0.93: rate 0.93 is not in eval.rates" in err
+    assert (
+        f"{path}:12: space.method.kl_wieght: unknown key (did you mean 'kl_weight'?) (sampled method.name=srmp)"
+        in err
+    )
+    assert f"{path}:13: space.model.heads: must be <= 64, got 99 (sampled model.heads=99)" in err
 
 
 def test_a_method_key_without_when_says_which_methods_take_it(tmp_path):
     path = write(
         tmp_path,
         """\
-        sweep: {name: w}
+        sweep: {name: w, objectives: [acc@targets], target_rates: [0.9]}
         space:
           method.name: {type: categorical, choices: [mp, srmp]}
           method.prior: {type: categorical, choices: [gaussian, laplace]}
@@ -114,26 +132,101 @@ def test_a_method_key_without_when_says_which_methods_take_it(tmp_path):
     assert "add `when: {method.name: [" in issue.message and "srmp" in issue.message
 
 
-def test_objective_rate_must_be_evaluated(tmp_path):
+LIKE = """\
+sweep: {name: like, objectives: [OBJECTIVE], TARGETS}
+space:
+  method.name: {type: categorical, choices: [mrmp, METHOD]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("objective", "targets", "method", "refusal"),
+    [
+        (
+            "auc",
+            "",
+            "srmp",
+            "auc is undefined for srmp: auc reads the whole rate grid, but it is trained for rate 0.9",
+        ),
+        ("mean_unseen", "", "tcmp", "mean_unseen is undefined for tcmp"),
+        ("acc@0.95", "", "srmp", "acc@0.95 is undefined for srmp: it is trained for rate 0.9 only"),
+        (
+            "acc@targets",
+            "",
+            "mp",
+            "acc@targets is undefined for mrmp: acc@targets needs sweep.target_rates",
+        ),
+        (
+            "acc@targets",
+            "target_rates: [0.9]",
+            "dense",
+            "acc@targets is undefined for dense: it is trained for rate 0",
+        ),
+        ("auc", "target_rates: [0.9]", "mp", None),  # MP without fine-tuning is read at any rate
+        ("acc@0.9", "", "srmp", None),  # its own rate
+        ("acc@0.95", "", "mp", None),
+        ("acc@targets", "target_rates: [0.7, 0.95]", "srmp", None),  # trains one network per target
+    ],
+)
+def test_objectives_are_refused_where_a_method_cannot_be_scored(
+    tmp_path, objective, targets, method, refusal
+):
+    text = (
+        LIKE.replace("OBJECTIVE", objective)
+        .replace("METHOD", method)
+        .replace(", TARGETS", f", {targets}" if targets else "")
+    )
+    path = write(tmp_path, text)
+    if refusal is None:
+        load_sweep(path)
+        return
+    issues = issues_of(path)
+    assert any(refusal in i for i in issues), issues
+    assert all(":1: sweep.objectives:" in i for i in issues)  # the line to fix
+
+
+def test_single_rate_methods_train_at_each_target_and_others_are_read_there(tmp_path):
+    spec = load_sweep(
+        write(
+            tmp_path,
+            """\
+            sweep: {name: t, objectives: [acc@targets], target_rates: [0.7, 0.925], seeds: [0, 1]}
+            space:
+              method.name: {type: categorical, choices: [srmp, mrmp, mp]}
+              method.finetune_epochs: {type: categorical, choices: [0, 3], when: {method.name: [mp]}}
+            """,
+        )
+    )
+    srmp = spec.configs({"method.name": "srmp"})
+    assert [(u.repeat["train.seed"], u.target, c.method.rate) for u, c in srmp] == [
+        (0, 0.7, 0.7), (0, 0.925, 0.925), (1, 0.7, 0.7), (1, 0.925, 0.925)]  # fmt: skip
+    mrmp = spec.configs({"method.name": "mrmp"})
+    assert [u.target for u, _ in mrmp] == [None, None]
+    assert 0.925 in mrmp[0][1].eval.rates and 0.7 in mrmp[0][1].eval.rates  # read where it is compared
+    assert len(spec.configs({"method.name": "mp", "method.finetune_epochs": 0})) == 2  # read at any rate
+    assert len(spec.configs({"method.name": "mp", "method.finetune_epochs": 3})) == 4  # fine-tuned per target
+    assert spec.trained_at({"method.name": "srmp"}) == (0.7, 0.925)
+    assert spec.trained_at({"method.name": "mrmp"}) is None
+
+
+def test_searching_the_rate_that_targets_set_is_refused(tmp_path):
     path = write(
         tmp_path,
         """\
-        sweep: {name: o, objectives: [{metric: acc@0.93}]}
-        base: {eval: {rates: [0.0, 0.5, 0.9]}}
+        sweep: {name: r, objectives: [acc@targets], target_rates: [0.9]}
+        space:
+          method.name: {type: categorical, choices: [srmp]}
+          method.rate: {type: float, low: 0.5, high: 0.9}
         """,
     )
-    with pytest.raises(
-        ConfigError, match=r"s.yaml:1: sweep.objectives: acc@0.93: rate 0.93 is not in eval.rates"
-    ):
-        load_sweep(path)
+    assert any("space.method.rate: sweep.target_rates sets method.rate" in i for i in issues_of(path))
 
 
 SPACE = """\
-sweep: {name: sp, searcher: SEARCHER}
+sweep: {name: sp, searcher: SEARCHER, objectives: [acc@targets], target_rates: [0.9]}
 base: {train: {epochs: 3}}
 space:
   method.name: {type: categorical, choices: [mp, random, srmp]}
-  method.rate: {type: categorical, choices: [0.8, 0.9], when: {method.name: [mp, srmp]}}
   method.prior: {type: categorical, choices: [gaussian, laplace], when: {method.name: [srmp]}}
   method.layerwise: {type: categorical, choices: [false, true], when: {method.name: [mp, random]}}
   train.lr: {type: float, low: 0.001, high: 0.004, step: 0.001}
@@ -143,69 +236,148 @@ space:
 def test_grid_respects_conditions_without_duplicates(tmp_path):
     spec = load_sweep(write(tmp_path, SPACE.replace("SEARCHER", "grid")))
     points = spec.grid_points()
-    # mp: 2 rates x 2 layerwise; random: 2 layerwise; srmp: 2 rates x 2 priors; each x 4 learning rates
-    assert len(points) == (4 + 2 + 4) * 4 == spec.trials
+    # mp: 2 layerwise; random: 2 layerwise; srmp: 2 priors; each x 4 learning rates
+    assert len(points) == (2 + 2 + 2) * 4 == spec.trials
     assert len({tuple(sorted(p.items())) for p in points}) == len(points)
     assert all("method.prior" not in p for p in points if p["method.name"] != "srmp")
     for p in points:
-        config_from_dict(spec.trial_config(p))
+        for _, cfg in spec.configs(p):
+            assert cfg.train.lr in (0.001, 0.002, 0.003, 0.004)
 
 
 def test_define_by_run_samples_lists_and_conditions(tmp_path):
     optuna = pytest.importorskip("optuna")
-    spec = load_sweep(write(tmp_path, (ROOT / "sweeps/quickstart.yaml").read_text(), "q.yaml"))
+    spec = load_sweep(
+        write(
+            tmp_path,
+            """\
+            sweep: {name: d, objectives: [mean_unseen]}
+            space:
+              method.name: {type: categorical, choices: [mrmp, mp]}
+              method.seen_rates: {type: categorical, choices: [[0.5, 0.9], [0.5, 0.7, 0.9]], when: {method.name: [mrmp]}}
+            """,
+        )
+    )
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
     seen_sets = set()
     for _ in range(30):
         trial = study.ask()
-        spec.define_by_run(trial)
-        assignment = spec.decode(trial.params)
-        method = assignment["method.name"]
-        assert ("method.seen_rates" in assignment) == (method == "mrmp")
-        assert ("method.prior" in assignment) == (method in ("srmp", "mrmp"))
-        if method == "mrmp":
+        labels = spec.define_by_run(trial)
+        assert labels == trial.params  # what Optuna stores: a list choice as its JSON text
+        assignment = spec.decode(labels)
+        assert ("method.seen_rates" in assignment) == (assignment["method.name"] == "mrmp")
+        if "method.seen_rates" in assignment:
             assert isinstance(assignment["method.seen_rates"], list)
             seen_sets.add(tuple(assignment["method.seen_rates"]))
-        cfg = config_from_dict(spec.trial_config(assignment))
-        assert cfg.method.name == method and cfg.train.threads == 1  # the trial's CPU count, recorded
+            assert spec.label(assignment) == labels
+        ((_, cfg),) = spec.configs(assignment)
+        assert cfg.train.threads == 1  # the trial's CPU count, recorded
         study.tell(trial, 0.5)
     assert len(seen_sets) == 2
 
 
-def test_overrides_target_sweep_or_base_and_errors_point_at_set(tmp_path):
+def test_overrides_target_sweep_or_base_and_never_a_searched_key(tmp_path):
     spec = load_sweep(ROOT / "sweeps/quickstart.yaml", ["sweep.trials=3", "train.epochs=7", "sweep.name=qs2"])
     assert (spec.trials, spec.base["train"]["epochs"], spec.name) == (3, 7, "qs2")
-    assert spec.fingerprint() != load_sweep(ROOT / "sweeps/quickstart.yaml").fingerprint()
     with pytest.raises(ConfigError) as e:
         load_sweep(ROOT / "sweeps/quickstart.yaml", ["train.epochs=-2"])
     assert [i.file for i in e.value.issues] == ["--set"]
+    issues = issues_of(ROOT / "sweeps/quickstart.yaml", ["train.lr=abc"])  # searched: --set cannot fix it
+    assert issues == [
+        "--set: train.lr: is searched (space.train.lr): --set cannot fix it; remove it from `space` first"
+    ]
+
+
+def test_the_fingerprint_lets_a_sweep_grow_but_not_change(tmp_path):
+    base = load_sweep(ROOT / "sweeps/quickstart.yaml").fingerprint()
+    for grown in (["sweep.trials=30"], ["sweep.concurrency=4", "sweep.max_failures=3"]):
+        assert load_sweep(ROOT / "sweeps/quickstart.yaml", grown).fingerprint() == base
+    for changed in (["train.epochs=7"], ["sweep.seed=3"], ["sweep.target_rates=[0.95]"]):
+        assert load_sweep(ROOT / "sweeps/quickstart.yaml", changed).fingerprint() != base
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(tmp_path, capsys):
+    for text in ("- a\n- b\n", "42\n"):
+        path = write(tmp_path, text)
+        assert main(["validate", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "a run config is a mapping" in err and "Traceback" not in err
+        kind = "list" if text.startswith("-") else "int"
+        assert issues_of(path)[0].endswith(
+            f"a sweep file is a mapping with `sweep`, `base` and `space`, got {kind}"
+        )
 
 
 def test_missing_data_exits_2_before_anything_starts(tmp_path, capsys, monkeypatch):
     def no_ray(*args, **kwargs):
         raise AssertionError("Ray was started")
 
-    monkeypatch.setattr("mrmp.sweep.runner._init_ray", no_ray)
+    monkeypatch.setattr("mrmp.sweep.cluster.init_ray", no_ray)
     root = tmp_path / "store"
     code = main(["sweep", str(ROOT / "sweeps/sbu_paper.yaml"), "--set", f"sweep.storage.root={root}"])
     assert code == 2
     err = capsys.readouterr().err
     assert "base.data" in err and "--set data.root=" in err and "Traceback" not in err
-    assert not root.exists()  # no MLflow store, no Optuna study, no Tune experiment
+    assert not (root / "sbu_paper" / "mlflow.db").exists() and not (root / "sbu_paper" / "tune").exists()
 
 
+# --- scores --------------------------------------------------------------------------------------------------
 def _pts(*rows):
-    return [CurvePoint(r, a, a, r, r, 0, s) for r, a, s in rows]
+    """(rate, val, test, seen) rows."""
+    return [CurvePoint(r, v, t, r, r, 0, s) for r, v, t, s in rows]
 
 
-def test_curve_metrics():
-    c = _pts((0.0, 0.9, 1), (0.5, 0.8, 1), (0.7, 0.6, 0), (0.9, 0.4, 1))
-    # trapezoids over 0.5..0.9: (0.2*0.7 + 0.2*0.5) / 0.4 = 0.6
-    assert auc(c) == pytest.approx(0.6)
-    m = curve_metrics(c, target_rate=0.9)
-    assert m["mean_seen"] == pytest.approx(0.6) and m["mean_unseen"] == pytest.approx(0.6)
-    assert m["worst_unseen"] == pytest.approx(0.6) and m["dense"] == pytest.approx(0.9)
-    assert metric_value("acc@0.7", c) == pytest.approx(0.6) and metric_value("acc@target", c, 0.9) == 0.4
-    assert curve_metrics(_pts((0.0, 0.9, 1)))["auc"] is None  # the dense method has no pruned rate
-    both = mean_curve([c, _pts((0.0, 0.7, 1), (0.5, 0.6, 1), (0.7, 0.4, 0), (0.9, 0.2, 1))])
-    assert [p.val_accuracy for p in both] == pytest.approx([0.8, 0.7, 0.5, 0.3])
+def test_curve_metrics_read_validation_and_test_apart():
+    c = _pts((0.0, 0.9, 0.8, 1), (0.5, 0.8, 0.7, 1), (0.7, 0.6, 0.5, 0), (0.9, 0.4, 0.3, 1))
+    assert auc(c) == pytest.approx((0.2 * 0.7 + 0.2 * 0.5) / 0.4)  # trapezoids over 0.5..0.9
+    assert auc(c, "test") == pytest.approx((0.2 * 0.6 + 0.2 * 0.4) / 0.4)
+    assert metric_value("mean_seen", c, None) == pytest.approx(0.6)  # rate 0 is not a pruned rate
+    assert metric_value("mean_unseen", c, None) == pytest.approx(0.6)
+    assert metric_value("worst_unseen", c, None, "test") == pytest.approx(0.5)
+    assert metric_value("dense", c, None) == 0.9
+    assert metric_value("acc@targets", c, [0.5, 0.9]) == pytest.approx(0.6)
+    assert metric_value("acc@0.7", c, None, "test") == 0.5
+    assert metric_value("acc@0.8", c, None) is None  # not a rate of the curve: no value, never a guess
+    assert auc(_pts((0.0, 0.9, 0.9, 1))) is None  # the dense method has no pruned rate
+
+
+def test_a_trial_scores_the_mean_over_repeats_with_a_t_interval():
+    merged = merge_units([_pts((0.7, 0.5, 0.4, 1)), _pts((0.9, 0.3, 0.2, 1))])  # one network per target
+    assert [p.rate for p in merged] == [0.7, 0.9]
+    repeats = [
+        _pts((0.7, 0.5, 0.4, 1), (0.9, 0.3, 0.2, 1)),
+        _pts((0.7, 0.7, 0.6, 1), (0.9, 0.5, 0.4, 1)),
+        _pts((0.7, 0.6, 0.5, 1), (0.9, 0.4, 0.3, 1)),
+    ]
+    scores = score_trial(repeats, ["acc@targets"], [0.7, 0.9])
+    val = scores.metrics["val_acc_at_targets"]
+    assert val.mean == pytest.approx(0.5) and val.n == 3 and val.std == pytest.approx(0.1)
+    half = t975(2) * 0.1 / math.sqrt(3)
+    assert (val.lo, val.hi) == (pytest.approx(0.5 - half), pytest.approx(0.5 + half))
+    assert scores.metrics["test_acc_at_targets"].mean == pytest.approx(0.4)
+    flat = scores.flat({"val_acc_at_targets"})
+    assert (
+        flat["val_acc_at_targets_ci95_hi"] == pytest.approx(0.5 + half)
+        and "test_acc_at_targets_std" not in flat
+    )
+    rate = scores.curve[1]
+    assert (
+        rate["rate"] == 0.9
+        and rate["val"].mean == pytest.approx(0.4)
+        and rate["test"].std == pytest.approx(0.1)
+    )
+    one = estimate([0.7])
+    assert one.std is None and one.lo is None and one.format() == "70.0"  # no spread from one value, never 0
+    assert estimate([0.5, 0.7]).overlaps(estimate([0.65, 0.66])) and not estimate([0.1, 0.11]).overlaps(one)
+
+
+def test_t_quantiles_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 4, 9, 29, 30, 45, 100, 500):
+        assert t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=2e-3)
+
+
+def test_undefined_names_the_reason():
+    assert undefined(Objective("auc"), None, None) is None
+    assert "needs sweep.target_rates" in undefined(Objective("acc@targets"), None, None)
+    assert undefined(Objective("acc@targets"), (0.9, 0.95), [0.9, 0.95]) is None

@@ -1,6 +1,6 @@
 """The sweep layer's cluster wiring (issue #5), without a cluster: the workers' environment inside a Ray Job,
-where the tracking actor goes, where Tune's experiment goes (`sweep.storage.tune`), which requests no node can
-place, and what `mrmp sweep` says about paths and addresses when it joins a cluster."""
+where Tune's experiment goes (`sweep.storage.tune`), which requests no node can place, which trial errors mean a
+lost process, and what `mrmp sweep` says about paths and addresses when it joins a cluster."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from mrmp.cli.main import build_parser, main
 from mrmp.cli.sweep import relative_storage_warnings
 from mrmp.sweep.cluster import JOB_CONFIG_ENV, WORKER_ENV, ray_init_kwargs, split_location
 from mrmp.sweep.spec import load_sweep
-from mrmp.tracking import TrackerSpec
 
 ROOT = Path(__file__).parents[1]
 QUICK = ROOT / "sweeps" / "quickstart.yaml"
@@ -36,15 +35,24 @@ def test_worker_env_merges_with_a_ray_job_runtime_env(monkeypatch):
     assert merged["env_vars"] == {**WORKER_ENV, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "false"}
 
 
-def test_the_tracking_actor_sits_on_the_drivers_node(tmp_path):
-    from mrmp.tracking.remote import actor_options
+def test_lost_processes_are_told_from_errors_the_trial_raised():
+    """What decides between the outcomes `lost` (--resume retries it) and `failed`: Ray's errors for a dead
+    process or node, however deep in the cause chain; never an exception of the trial's own code."""
+    import ray.exceptions as rex
 
-    sqlite = TrackerSpec("mlflow", f"sqlite:///{tmp_path}/mlflow.db", "x")
-    server = TrackerSpec("mlflow", "http://10.0.0.5:5000", "x")
-    node = "ab" * 28  # a Ray node id
-    for spec, soft in ((sqlite, False), (server, True)):
-        strategy = actor_options(spec, node, name="mrmp-tracker-x")["scheduling_strategy"]
-        assert (strategy.node_id, strategy.soft) == (node, soft)  # a file store never moves
+    from mrmp.sweep.compat import is_lost_process
+
+    died = rex.ActorDiedError()
+    assert is_lost_process(died) and is_lost_process(rex.ActorUnavailableError("node gone", None))
+    wrapped = RuntimeError("the trial failed")
+    wrapped.__cause__ = died
+    assert is_lost_process(wrapped)
+    assert not is_lost_process(RuntimeError("injected fault at epoch 4")) and not is_lost_process(None)
+    text = "Traceback (most recent call last):\n  ...\nray.exceptions.ActorDiedError: The actor died unexpectedly"
+    assert is_lost_process(text) and is_lost_process("ActorUnavailableError: node gone")
+    assert not is_lost_process(
+        "Traceback ...\nRuntimeError: the injected fault mentions ActorDiedError in passing"
+    )
 
 
 def test_tune_storage_defaults_to_the_sweep_folder_and_takes_uris(tmp_path, monkeypatch):
@@ -75,8 +83,8 @@ def test_tune_storage_defaults_to_the_sweep_folder_and_takes_uris(tmp_path, monk
     ],
 )
 def test_a_request_no_node_can_place_is_refused(cpu, gpu, nodes, refused):
-    from mrmp.config import ConfigError
-    from mrmp.sweep.runner import check_resources
+    from mrmp.sweep.cluster import check_resources
+    from mrmp.validation import ConfigError
 
     spec = load_sweep(QUICK, [f"sweep.resources.cpu={cpu}", f"sweep.resources.gpu={gpu}"])
     if refused is None:

@@ -17,13 +17,19 @@
 #   --object-store-mb M  object store per node (default 200; Ray's default is 30% of RAM per node)
 #   --auth MODE          token (default): a fresh token in DIR/auth_token, required by every node and driver
 #                        (raylets listen on all interfaces, not only on 127.0.0.2); disabled: no auth
-#   --dashboard          run the full dashboard on 127.0.0.2 (needs `pip install "ray[default]"`): enables
+#   --dashboard          run the full dashboard on 127.0.0.2 (needs the cluster extra: `pip install -c
+#                        constraints.txt -e ".[cluster]"`, checked before any node starts): enables
 #                        `ray job submit --address $RAY_API_SERVER_ADDRESS ...`; default: Ray's minimal one
 #   --dir DIR            state, logs and Ray temp files (default .ray_tmp/lc under the repo; keep it short:
 #                        Ray's unix sockets live below it and socket paths are limited to ~107 bytes)
 #
+# Each node has its own Ray temp dir (DIR/tmp for the head, DIR/worker-N for the workers), as separate
+# machines would. Nodes sharing one would share the unpacked `--working-dir` of a Ray job: every node's
+# runtime-env agent unpacks it with overwrite, deleting the directory the job's driver runs in.
+# The nodes run with the venv's bin directory first on PATH, so a job's entrypoint finds `mrmp`.
+#
 # Writes DIR/nodes ("NAME PID" per node; PID is the `ray start --block` process and its process group) and
-# DIR/env (RAY_ADDRESS, RAY_TMPDIR, RAY_AUTH_MODE[, RAY_AUTH_TOKEN_PATH, RAY_API_SERVER_ADDRESS]). Then:
+# DIR/env (PATH, RAY_ADDRESS, RAY_TMPDIR, RAY_AUTH_MODE[, RAY_AUTH_TOKEN_PATH, RAY_API_SERVER_ADDRESS]). Then:
 #   source DIR/env && mrmp sweep sweeps/quickstart.yaml --address auto
 #   cluster/local/stop.sh --node worker-1 --signal KILL     # simulate losing a node mid-sweep
 #   cluster/local/stop.sh                                    # stop the rest
@@ -58,10 +64,20 @@ case "$AUTH" in token|disabled) ;; *) echo "start.sh: --auth must be token or di
 
 # The venv's ray/python when there is one (the CLI must match the Ray the sweep imports), else PATH's.
 if [[ -x "$ROOT/.venv/bin/ray" ]]; then
-    RAY="$ROOT/.venv/bin/ray"; PY="$ROOT/.venv/bin/python"
+    RAY="$ROOT/.venv/bin/ray"
 else
-    RAY=$(command -v ray) || { echo "start.sh: ray not found (pip install -e . first)" >&2; exit 1; }
-    PY=$(command -v python3)
+    RAY=$(command -v ray) || { echo "start.sh: ray not found (pip install -c constraints.txt -e \".[cluster]\" first)" >&2; exit 1; }
+fi
+BIN=$(cd "$(dirname "$RAY")" && pwd)
+PY="$BIN/python"
+[[ -x $PY ]] || PY=$(command -v python3)
+# Every node (and so every job entrypoint and worker it starts) finds this venv's `mrmp`, `python` and `ray`.
+export PATH="$BIN:$PATH"
+if [[ $DASHBOARD == true ]] && ! "$PY" -c 'import ray.dashboard.optional_deps' 2> /dev/null; then
+    # Ray's own test for the full dashboard. Failing here starts nothing (`ray start --include-dashboard=true`
+    # without it fails after the GCS has started, and leaves it running).
+    echo "start.sh: --dashboard needs Ray's dashboard packages: pip install -c constraints.txt -e \".[cluster]\"" >&2
+    exit 1
 fi
 
 mkdir -p "$DIR"
@@ -88,8 +104,9 @@ fi
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 # Even with the dashboard off, the head runs a minimal one on 8265 without retries: give it a free port so two
-# clusters on one machine do not collide.
+# clusters on one machine do not collide. Likewise Ray Client's server (10001 by default).
 DASHBOARD_PORT=$(free_port)
+CLIENT_PORT=$(free_port)
 ADDRESS="$IP:$PORT"
 OSM=$((OBJECT_STORE_MB * 1024 * 1024))
 : > "$DIR/nodes"
@@ -97,10 +114,14 @@ OSM=$((OBJECT_STORE_MB * 1024 * 1024))
 # Each node runs in its own session (setsid), so its process group id is the PID of its `ray start --block`
 # process: stop.sh signals exactly that group. The background job of a non-interactive shell is not a group
 # leader, so setsid does not fork and $! is the ray process itself.
+# --dashboard-agent-listen-port=0: every node's dashboard agent takes a free port. Ray's fixed default (52365)
+# would go to whichever agent on this machine binds it first: the other nodes' agents, and the head of any other
+# loopback cluster, would run without one, and a head without one takes no job ("No available agent to submit
+# job").
 start_node() {  # NAME ARGS...
     local name=$1; shift
-    setsid "$RAY" start --node-ip-address="$IP" --object-store-memory="$OSM" --block "$@" \
-        > "$DIR/logs/$name.log" 2>&1 < /dev/null &
+    setsid "$RAY" start --node-ip-address="$IP" --object-store-memory="$OSM" --dashboard-agent-listen-port=0 \
+        --block "$@" > "$DIR/logs/$name.log" 2>&1 < /dev/null &
     echo "$name $!" >> "$DIR/nodes"
 }
 
@@ -134,13 +155,18 @@ start_and_wait() {  # NAME ARGS...
 }
 
 start_and_wait head --head --port="$PORT" --num-cpus="$HEAD_CPUS" --num-gpus=0 \
-    --include-dashboard="$DASHBOARD" --dashboard-host="$IP" --dashboard-port="$DASHBOARD_PORT"
+    --include-dashboard="$DASHBOARD" --dashboard-host="$IP" --dashboard-port="$DASHBOARD_PORT" \
+    --ray-client-server-port="$CLIENT_PORT"
 # One worker at a time: starting them together on a small machine is what makes raylets miss the window.
+# Each worker gets its own temp dir (the head's is RAY_TMPDIR): see the header.
 for ((w = 1; w <= WORKERS; w++)); do
-    start_and_wait "worker-$w" --address="$ADDRESS" --num-cpus="$CPUS" --num-gpus="$GPUS"
+    mkdir -p "$DIR/worker-$w"
+    start_and_wait "worker-$w" --address="$ADDRESS" --num-cpus="$CPUS" --num-gpus="$GPUS" \
+        --temp-dir="$DIR/worker-$w"
 done
 
 {
+    echo "export PATH=$BIN:\$PATH"
     echo "export RAY_ADDRESS=$ADDRESS"
     echo "export RAY_TMPDIR=$RAY_TMPDIR"
     echo "export RAY_AUTH_MODE=$RAY_AUTH_MODE"

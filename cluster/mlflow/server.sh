@@ -3,10 +3,11 @@
 # node log over HTTP and nobody shares a sqlite file over NFS), artifacts proxied to a root every node reaches.
 #
 # usage: cluster/mlflow/server.sh start [--host ADDR] [--port P] [--backend URI] [--artifacts DEST]
-#                                       [--workers N] [--allowed-hosts LIST] [--dir DIR]
+#                                       [--workers N] [--allowed-hosts LIST] [--dir DIR] [--dry-run]
 #        cluster/mlflow/server.sh stop|status [--dir DIR]
-#   --host ADDR       interface to bind (default: this node's first cluster-internal address, `hostname -I`).
-#                     Never 0.0.0.0 on a machine with a public interface. (mrmp's own `mrmp ui` binds 127.0.0.1.)
+#   --host ADDR       interface to bind (default: the address the other nodes reach this one at, as
+#                     cluster/node-ip.sh finds it: never loopback). Never 0.0.0.0 on a machine with a public
+#                     interface. (mrmp's own `mrmp ui` binds 127.0.0.1.)
 #   --port P          default 5000
 #   --backend URI     default sqlite:///DIR/mlflow.db on the head's LOCAL disk (sqlite over NFS is not safe);
 #                     or postgresql://USER:PASS@DBHOST:5432/mlflow (needs `pip install psycopg2-binary`)
@@ -20,6 +21,7 @@
 #                     misses hostnames and 127.0.0.2, and any --allowed-hosts REPLACES it. So this script always
 #                     passes the bound address, this node's hostnames and localhost, plus what you add here.
 #   --dir DIR         state (pid file, log, default sqlite DB and artifacts); default ~/mrmp-mlflow
+#   --dry-run         print the `mlflow server` command line (one argument per line) and start nothing
 #
 # Then point the sweep at it: `tracking.uri: http://HEAD_IP:5000` in the sweep file, or MLFLOW_TRACKING_URI.
 set -euo pipefail
@@ -33,6 +35,7 @@ ARTIFACTS=""
 WORKERS=1
 ALLOWED=""
 DIR="${HOME}/mrmp-mlflow"
+DRY_RUN=false
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -43,6 +46,7 @@ while [[ $# -gt 0 ]]; do
         --workers) WORKERS=$2; shift 2 ;;
         --allowed-hosts) ALLOWED=$2; shift 2 ;;
         --dir) DIR=$2; shift 2 ;;
+        --dry-run) DRY_RUN=true; shift ;;
         *) echo "server.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -59,10 +63,9 @@ running() { [[ -s $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2> /dev/null; }
 
 case "$CMD" in
     start)
-        [[ -n $MLFLOW ]] || { echo "server.sh: mlflow not found (pip install -e . installs it)" >&2; exit 1; }
-        if running; then echo "server.sh: already running (pid $(cat "$PIDFILE"))"; exit 0; fi
-        [[ -n $HOST ]] || HOST=$(hostname -I 2> /dev/null | awk '{print $1}')
-        [[ -n $HOST ]] || { echo "server.sh: cannot find a cluster-internal address; pass --host" >&2; exit 1; }
+        [[ -n $MLFLOW ]] || { echo "server.sh: mlflow not found (pip install -c constraints.txt -e \".[cluster]\" installs it)" >&2; exit 1; }
+        if running && [[ $DRY_RUN == false ]]; then echo "server.sh: already running (pid $(cat "$PIDFILE"))"; exit 0; fi
+        [[ -n $HOST ]] || HOST=$("$ROOT/cluster/node-ip.sh") || { echo "server.sh: pass --host" >&2; exit 1; }
         [[ -n $BACKEND ]] || BACKEND="sqlite:///$DIR/mlflow.db"
         [[ -n $ARTIFACTS ]] || ARTIFACTS="$DIR/mlartifacts"
         hosts="$HOST,$HOST:$PORT,localhost,localhost:$PORT,127.0.0.1,127.0.0.1:$PORT"
@@ -70,6 +73,7 @@ case "$CMD" in
         [[ -n $ALLOWED ]] && hosts+=",$ALLOWED"
         args=(server --backend-store-uri "$BACKEND" --serve-artifacts --artifacts-destination "$ARTIFACTS"
               --host "$HOST" --port "$PORT" --workers "$WORKERS" --allowed-hosts "$hosts")
+        if [[ $DRY_RUN == true ]]; then printf '%s\n' "$MLFLOW" "${args[@]}"; exit 0; fi
         # No background job runner (it forks 7 huey consumers); setsid: the server is its own process group.
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid "$MLFLOW" "${args[@]}" > "$DIR/server.log" 2>&1 < /dev/null &
         echo $! > "$PIDFILE"

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 
 import torch
 
+from mrmp.provenance import git_commit
+
 
 def loadavg() -> float | None:
     """The 1-minute load average (None where the OS does not tell)."""
@@ -37,26 +39,6 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def code_version() -> dict[str, object]:
-    """The mrmp package's git commit and whether its tracked files differ from it (None outside a checkout)."""
-    import subprocess
-    from pathlib import Path
-
-    import mrmp
-
-    root = Path(mrmp.__file__).resolve().parents[1]
-    try:
-        run = lambda *a: subprocess.run(  # noqa: E731
-            ["git", *a], cwd=root, capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        return {
-            "commit": run("rev-parse", "HEAD"),
-            "dirty": bool(run("status", "--porcelain", "-uno", "mrmp")),
-        }
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None, "path": str(root)}
-
-
 def machine_info(threads: int) -> dict[str, object]:
     """Where and when the suite ran: host, CPU, cores, torch build, threads used, load before starting."""
     return {
@@ -70,7 +52,7 @@ def machine_info(threads: int) -> dict[str, object]:
         "python": platform.python_version(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "loadavg_1min_before": loadavg(),
-        "code": code_version(),
+        "code": dict(zip(("commit", "dirty"), git_commit())),
     }
 
 

@@ -7,7 +7,7 @@ import argparse
 EPILOG = """examples:
   mrmp export sweeps/quickstart.yaml --out best/
   mrmp train best/mrmp.yaml --out runs/mrmp-best           # re-run the winner
-  mrmp export runs/sweeps/quickstart --out best/ --rates 0.9,0.95 --metric mean_unseen
+  mrmp export runs/sweeps/quickstart --out best/ --rates 0.9,0.95
 """
 
 
@@ -16,9 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export",
         help="write the best config per method of a sweep (and a manifest)",
         description="Write <method>.yaml for the best completed trial of each method (by the sweep's first "
-        "objective, or --metric), <method>@<rate>.yaml for the best accuracy at each --rates value, and "
-        "manifest.json (metric, value, run id, trial id, command). SWEEP is the sweep file, its folder "
-        "(<storage.root>/<name>) or its name under runs/sweeps.",
+        "objective on the validation split, or --metric), <method>@<rate>.yaml for the trial on each method's "
+        "validation frontier at each --rates value, and manifest.json (validation score with its 95 %% "
+        "interval, test score, run id, Optuna number, command). Each file starts with a comment naming its "
+        "sweep, trial, run and score. SWEEP is the sweep file, its folder (<storage.root>/<name>) or its "
+        "name under runs/sweeps.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -28,19 +30,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--metric", default=None, help="select by this metric instead (auc, mean_unseen, acc@0.9, ...)"
     )
     p.add_argument("--mode", choices=("max", "min"), default=None, help="with --metric (default max)")
-    p.add_argument("--rates", default=None, help="comma-separated rates: also export the best config at each")
+    p.add_argument(
+        "--rates", default=None, help="comma-separated rates: also export each method's best there"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from mrmp.sweep.driver import apply_env_defaults
     from mrmp.sweep.export import export_best
-    from mrmp.sweep.results import open_sweep
-    from mrmp.sweep.runner import apply_env_defaults
+    from mrmp.sweep.objectives import metric_problem
+    from mrmp.sweep.state import open_sweep
     from mrmp.validation import ConfigError, Issue
 
     apply_env_defaults()
-    from mrmp.sweep.spec import metric_problem
-
     if args.metric and (problem := metric_problem(args.metric)):
         raise ConfigError([Issue("--metric", "", problem)])
     try:
@@ -55,7 +58,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"sweep {state.name}: no completed trial to export")
         return 1
     for e in entries:
-        value = f"{e['value']:.4f}" if isinstance(e["value"], float) else e["value"]
-        print(f"{e['file']:<22} {e['metric']} = {value}  ({e['trial']}, run {e['run_id']})")
+        val = e["validation"] or {}
+        ci = val.get("ci95")
+        shown = "–" if val.get("mean") is None else f"{val['mean'] * 100:.1f}"
+        if ci and None not in ci:
+            shown += f" ± {(ci[1] - ci[0]) / 2 * 100:.1f}"
+        test = (e["test"] or {}).get("mean")
+        tail = f", test {test * 100:.1f}" if test is not None else ""
+        print(f"{e['file']:<22} validation {e['metric']} {shown}{tail}  ({e['trial']}, run {e['run_id']})")
     print(f"manifest: {args.out}/manifest.json; re-run one with: {entries[0]['command']}")
     return 0

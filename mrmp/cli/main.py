@@ -18,8 +18,11 @@ COMMANDS: dict[str, str] = {
     "data": "data",
     "sweep": "sweep",
     "export": "export",
+    "export-network": "export_network",
+    "predict": "predict",
     "report": "report",
     "ui": "ui",
+    "verify": "verify",
     "bench": "bench",
 }
 

@@ -1,4 +1,5 @@
-"""`mrmp report`: a markdown table and an overlay plot of the best trial per method of a sweep."""
+"""`mrmp report`: what a sweep found, for people: the best trial per method, every trial ranked with its interval,
+each method's frontier."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ EPILOG = """example:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
-        help="markdown table + accuracy-vs-rate overlay of a sweep's best trials",
-        description="Write report.md (best completed trial per method: objectives, AUC, mean seen/unseen, "
-        "worst unseen, accuracy at a few rates), curves.png (their curves overlaid, seen rates filled), "
-        "curves.csv and trials.csv (every trial: outcome, scores, sampled values). SWEEP is the sweep file, its folder or its name under runs/sweeps.",
+        help="markdown report of a sweep: best trial per method, ranking with intervals, frontiers",
+        description="Write report.md (the best trial per method by validation score, with its 95 %% interval "
+        "over repeats and the test score beside; every completed trial ranked, marking those whose interval "
+        "overlaps the best one; each method's frontier), frontier.png, frontier.csv and trials.csv (one flat "
+        "row per trial). The sweep's parent run in MLflow carries the same files. SWEEP is the sweep file, "
+        "its folder or its name under runs/sweeps.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -25,13 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mrmp.sweep.export import build_report
-    from mrmp.sweep.results import open_sweep
-    from mrmp.sweep.runner import apply_env_defaults
+    from mrmp.sweep.driver import apply_env_defaults
+    from mrmp.sweep.report import build_report
+    from mrmp.sweep.state import open_sweep
 
     apply_env_defaults()
-
     md = build_report(open_sweep(args.sweep), args.out)
     print(md.read_text(encoding="utf-8"))
-    print(f"wrote {md} and curves.png, curves.csv, trials.csv beside it")
+    print(f"wrote {md} and frontier.png, frontier.csv, trials.csv beside it")
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 EPILOG = """examples:
   mrmp sweep sweeps/quickstart.yaml                       # local Ray, local MLflow, synthetic data
   mrmp sweep sweeps/quickstart.yaml --resume              # continue after Ctrl-C: finished trials are kept
+  mrmp sweep sweeps/quickstart.yaml --add-trials 8        # grow a finished sweep: same study, same experiment
   mrmp sweep sweeps/sbu_paper.yaml --set data.root=/data/SBU
   mrmp sweep sweeps/quickstart.yaml --set sweep.trials=4 --set train.epochs=50 --set sweep.name=qs-small
   mrmp sweep sweeps/quickstart.yaml --address auto        # join a running Ray cluster (`ray start --head`)
@@ -24,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Everything goes under <storage.root>/<name>/ (default runs/sweeps/<name>): the Tune experiment, "
         "the Optuna study (optuna.db) and the MLflow store (mlflow.db, artifacts/). "
         "`--set` keys starting with `sweep.` change the sweep section, other keys the base run config. "
-        "Exit codes: 0 done, 2 invalid file or missing data (nothing started), 130 interrupted (resumable).",
+        "Exit codes: 0 done; 1 no trial has a score (all failed or diverged); 2 invalid file or missing data "
+        "(nothing started); 3 a trial's process was lost for good (--resume retries it); 130 interrupted "
+        "(resumable).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -38,7 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="override a key, e.g. --set data.root=/data/SBU or --set sweep.trials=4 (repeatable)",
     )
     p.add_argument(
-        "--resume", action="store_true", help="continue the same sweep (same file and --set values)"
+        "--resume",
+        action="store_true",
+        help="continue the same sweep (same file and --set values; sweep.trials may grow)",
+    )
+    p.add_argument(
+        "--add-trials",
+        type=int,
+        default=0,
+        metavar="N",
+        help="grow a launched sweep by N trials, in the same Optuna study and MLflow experiment (implies --resume)",
     )
     p.add_argument(
         "--address",
@@ -78,9 +90,11 @@ def describe(spec) -> str:
     lines = [
         f"sweep {spec.name}: {spec.trials} trials, {spec.concurrency} at a time, searcher {spec.searcher} "
         f"(seed {spec.seed}), scheduler {('asha ' + str(spec.scheduler)) if spec.scheduler else 'none'}",
-        "objectives: " + ", ".join(f"{o.metric} ({o.mode})" for o in spec.objectives),
+        "objectives (validation split): "
+        + ", ".join(f"{o.metric} ({o.mode})" for o in spec.objectives)
+        + (f"; target rates {', '.join(f'{r:g}' for r in spec.targets)}" if spec.targets else ""),
         f"resources per trial: cpu {spec.cpu}, gpu {spec.gpu}; report every {spec.report_every} epochs; "
-        f"max failures {spec.max_failures}",
+        f"max failures {spec.section.max_failures}",
     ]
     if spec.repeats:
         lines.append(
@@ -89,16 +103,8 @@ def describe(spec) -> str:
         )
     lines.append("space:")
     for p in spec.space:
-        if p.type == "categorical":
-            dist = "one of " + ", ".join(map(str, p.choices))
-        else:
-            dist = (
-                f"{p.type} [{p.low}, {p.high}]"
-                + (" log" if p.log else "")
-                + (f" step {p.step}" if p.step else "")
-            )
         when = f"   when {p.when}" if p.when else ""
-        lines.append(f"  {p.key:<24} {dist}{when}")
+        lines.append(f"  {p.key:<24} {p.describe()}{when}")
     lines.append(f"data configs prepared once: {len(spec.data_configs())}")
     lines.append(f"storage: {spec.dir} (Tune: {spec.tune_location})")
     lines.append(f"tracking: {spec.tracking.backend} {spec.tracking.uri or ''}")
@@ -107,10 +113,13 @@ def describe(spec) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mrmp.sweep.runner import apply_env_defaults
+    from mrmp.sweep.driver import apply_env_defaults
     from mrmp.sweep.spec import load_sweep
+    from mrmp.validation import ConfigError, Issue
 
     spec = load_sweep(args.sweep, args.overrides)  # ConfigError -> exit 2, before anything starts
+    if args.add_trials < 0:
+        raise ConfigError([Issue("--add-trials", "", f"expected a positive number, got {args.add_trials}")])
     if args.address:
         for warning in relative_storage_warnings(spec):
             print(f"warning: {warning}", file=sys.stderr)
@@ -119,16 +128,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     apply_env_defaults(local=args.address is None)  # before Ray is imported
     from mrmp.data.errors import DataError
-    from mrmp.sweep.runner import run_sweep
-    from mrmp.validation import ConfigError, Issue
+    from mrmp.sweep.driver import Sweep
 
+    sweep = Sweep(spec, address=args.address, quiet=args.quiet)
     try:
-        outcome = run_sweep(spec, resume=args.resume, address=args.address, verbose=0 if args.quiet else 1)
+        outcome = sweep.run(resume=args.resume or args.add_trials > 0, add_trials=args.add_trials)
     except DataError as e:  # raised while preparing data: nothing has started yet
         hint = "give your copy with --set data.root=/path/to/data" if spec.base_value("data.root") else ""
         raise ConfigError([Issue(args.sweep, "base.data", f"{e}{'; ' + hint if hint else ''}")]) from None
-    if outcome.status == "interrupted":
-        return 130
-    if not any(k in outcome.trials for k in ("completed", "stopped_early")):
-        return 1  # no trial trained to a result (every one failed)
-    return 0
+    return outcome.exit_code

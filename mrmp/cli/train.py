@@ -7,7 +7,7 @@ import sys
 
 EPILOG = """example:
   mrmp train --set method.name=mp --set train.epochs=200 --out runs/mp
-  mrmp train sweeps/exported/srmp.yaml --out runs/srmp   # a config written by `mrmp export`
+  mrmp train best/srmp.yaml --out runs/srmp --objective acc@targets --targets 0.9   # as `mrmp export` says
 """
 
 
@@ -30,15 +30,47 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="override a config key, e.g. --set train.epochs=50 (repeatable)",
     )
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--objective",
+        action="append",
+        default=[],
+        metavar="METRIC",
+        help="also score the run by a sweep objective (acc@targets, acc@0.9, auc, ...; repeatable), on "
+        "validation and test: what a sweep's trial recorded for this config",
+    )
+    p.add_argument("--targets", default=None, metavar="R,...", help="the target rates of acc@targets")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
     p.set_defaults(func=run)
 
 
+def objectives(args: argparse.Namespace) -> tuple[list[str], list[float] | None]:
+    """The --objective and --targets values, checked before anything runs."""
+    from mrmp.sweep.objectives import metric_problem
+    from mrmp.validation import ConfigError, Issue
+
+    issues = [Issue("--objective", "", p) for m in args.objective if (p := metric_problem(m))]
+    targets = None
+    if args.targets:
+        try:
+            targets = [float(r) for r in args.targets.split(",")]
+        except ValueError:
+            issues.append(Issue("--targets", "", f"expected comma-separated rates, got {args.targets!r}"))
+    if "acc@targets" in args.objective and not targets:
+        issues.append(Issue("--objective", "", "acc@targets needs --targets R,..."))
+    if issues:
+        raise ConfigError(issues)
+    return list(args.objective), targets
+
+
 def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
     from mrmp.config import load_config
     from mrmp.train import prepare_data
     from mrmp.train import run as train_run
 
+    metrics, targets = objectives(args)
     cfg = load_config(args.config, args.overrides)  # validated before anything runs
     data = prepare_data(cfg.data)
     every = max(1, cfg.train.epochs // 10)
@@ -76,5 +108,21 @@ def run(args: argparse.Namespace) -> int:
                 f"{p.rate:4.2f}   {val}  {p.test_accuracy:8.4f}  {p.observed_rate:8.4f}  {p.effective_rate:9.4f}  "
                 f"{p.disconnected:12d}  {p.seen}"
             )
+    if metrics:
+        from mrmp.sweep.objectives import metric_value
+
+        scored = {}
+        for m in metrics:
+            val, test = (metric_value(m, result.curve, targets, split) for split in ("val", "test"))
+            scored[m] = {"val": val, "test": test, "targets": targets}
+            shown = "undefined" if val is None else f"{val * 100:.2f} %"
+            tail = "" if test is None else f" (test {test * 100:.2f} %)"
+            print(f"objective {m} on validation: {shown}{tail}")
+        path = Path(args.out) / "summary.json"
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary["objectives"] = scored
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
     print(f"wall time {s['wall_time_s']:.1f} s on {s['device']}; outputs in {args.out}/", file=sys.stdout)
     return 0

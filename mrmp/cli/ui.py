@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _only_sweep() -> str:
-    from mrmp.sweep.results import DEFAULT_ROOT, STATE_FILE
+    from mrmp.sweep.state import DEFAULT_ROOT, STATE_FILE
     from mrmp.validation import ConfigError, Issue
 
     found = sorted(p.parent.name for p in Path(DEFAULT_ROOT).glob(f"*/{STATE_FILE}"))
@@ -50,8 +50,35 @@ def ui_command(uri: str, host: str, port: int) -> list[str]:
     return [*head, "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port), "--workers", "1"]
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on host:port (then a second server could not bind there)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_ready(proc: subprocess.Popen, host: str, port: int, timeout: float = 90.0) -> bool:
+    """Wait until the server answers /health (True), or its process ends (False)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return proc.poll() is None
+
+
 def run(args: argparse.Namespace) -> int:
-    from mrmp.sweep.results import open_sweep
+    from mrmp.sweep.state import open_sweep
     from mrmp.validation import ConfigError, Issue
 
     state = open_sweep(args.sweep or _only_sweep())
@@ -63,6 +90,16 @@ def run(args: argparse.Namespace) -> int:
     if not (tracking.uri or "").startswith("sqlite:"):
         print(f"sweep {state.name} logs to {tracking.uri}: open it there (experiment {tracking.experiment})")
         return 0
+    if port_taken(args.host, args.port):
+        raise ConfigError(
+            [
+                Issue(
+                    "--port",
+                    "",
+                    f"{args.host}:{args.port} is in use (another UI?); pick a free one, e.g. --port {args.port + 1}",
+                )
+            ]
+        )
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 
     def stop(signum, frame):  # SIGTERM / SIGHUP take the same way out as Ctrl-C: the server goes too
@@ -73,12 +110,18 @@ def run(args: argparse.Namespace) -> int:
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
         signal.signal(signal.SIGINT, stop)
     proc = subprocess.Popen(ui_command(tracking.uri, args.host, args.port), env=env)
-    print(
-        f"MLflow UI for sweep {state.name}: http://{args.host}:{args.port}  "
-        f"(experiment {tracking.experiment}, store {tracking.uri}); Ctrl-C stops it",
-        flush=True,
-    )
     try:
+        if not wait_ready(proc, args.host, args.port):
+            code = proc.wait()
+            print(
+                f"error: the MLflow UI did not start (exit {code}); see its messages above", file=sys.stderr
+            )
+            return code or 1
+        print(
+            f"MLflow UI for sweep {state.name}: http://{args.host}:{args.port}  "
+            f"(experiment {tracking.experiment}, store {tracking.uri}); Ctrl-C stops it",
+            flush=True,
+        )
         return proc.wait()
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGTERM)

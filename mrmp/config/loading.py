@@ -29,6 +29,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         raw, lines = read_yaml(path)
         source = str(path)
+    if raw is not None and not isinstance(raw, dict):
+        kind = type(raw).__name__
+        raise ConfigError(
+            [Issue(source, "", f"a run config is a mapping of sections (data, model, ...), got a {kind}")]
+        )
     sets, issues = parse_overrides(overrides)
     if issues:
         raise ConfigError(issues)

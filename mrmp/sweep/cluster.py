@@ -4,6 +4,8 @@
   runtime_env env_vars, so it reaches the workers of any cluster (not only a local one that inherits the
   driver's environment). Inside a Ray Job (`ray job submit`) Ray merges it with the job's runtime_env
   (its working_dir stays); a variable the job already sets is left to the job.
+- `leave_job_working_dir(to)`: inside a Ray Job, the driver leaves the job's working directory (Ray may replace
+  it while the job runs) before Ray starts.
 - `trial_resources(cpu, gpu)`: the per-trial request for `tune.with_resources`, checked the way Ray schedules
   it (a fractional GPU share is at most 1; 0.25 puts four trials on one GPU).
 - `isolate_devices(gpu)`: first thing in a trial: a trial that asked for no GPU sees none, so
@@ -40,6 +42,21 @@ def job_runtime_env() -> dict[str, Any]:
     except ValueError:
         return {}
     return dict((job or {}).get("runtime_env") or {})
+
+
+def leave_job_working_dir(to: Path) -> bool:
+    """Inside a Ray Job shipped with a working_dir, make `to` (created if missing) the current directory; True
+    when it did. Call it once every path given relative to the start directory is resolved, before Ray starts.
+
+    The job's driver starts in the job's unpacked working_dir, a directory Ray owns: a node's runtime-env agent
+    that unpacks the same package there again (nodes sharing one temp dir, or after its cache evicted it) removes
+    it first. The driver is then left in a directory that no longer exists, and Ray Tune and MLflow still
+    resolve paths against it (`os.path.relpath`, `Path.cwd`): FileNotFoundError."""
+    if not job_runtime_env().get("working_dir"):
+        return False
+    to.mkdir(parents=True, exist_ok=True)
+    os.chdir(to)
+    return True
 
 
 def ray_init_kwargs(env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -119,3 +136,77 @@ def split_location(location: str) -> tuple[str, str]:
         return (f"{scheme}://{parent}" if parent else ""), name
     path = Path(location)
     return str(path.parent), path.name
+
+
+OBJECT_STORE_BYTES = 256 * 1024**2  # the datasets are kB to MB; Ray's default would reserve 30 % of RAM
+
+
+def init_ray(address: str | None, env: Mapping[str, str]) -> bool:
+    """Start a local Ray (capped object store) or join `address`; False when Ray was already running.
+
+    `env` reaches the workers of any cluster as runtime_env env_vars (merged with a Ray Job's own)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs = ray_init_kwargs(env)
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(address="local", include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES, **kwargs)
+    return True
+
+
+def local_nodes(gpus: bool = True) -> list[dict[str, float]]:
+    """This machine as Ray would see it when started locally: its CPUs and (`gpus`) the GPUs torch finds."""
+    count = 0
+    if gpus:
+        import torch
+
+        count = torch.cuda.device_count()
+    return [{"CPU": float(os.cpu_count() or 1), "GPU": float(count)}]
+
+
+def check_resources(spec: Any, nodes: list[dict[str, float]], where: str) -> None:
+    """Refuse a per-trial request no node can meet (Tune would wait for it forever): ConfigError naming the key."""
+    from mrmp.validation import ConfigError, Issue
+
+    cpu, gpu = spec.cpu, spec.gpu
+    if any(n.get("CPU", 0) >= cpu and n.get("GPU", 0) >= gpu for n in nodes):
+        return
+    shapes = "; ".join(sorted({f"{n.get('CPU', 0):g} CPU, {n.get('GPU', 0):g} GPU" for n in nodes})) or "none"
+    if gpu and not any(n.get("GPU", 0) >= gpu for n in nodes):
+        key, want = "sweep.resources.gpu", f"{gpu:g} GPU per trial"
+    elif gpu == 0:
+        key, want = "sweep.resources.cpu", f"{cpu:g} CPU per trial"
+    else:
+        key, want = "sweep.resources", f"{cpu:g} CPU and {gpu:g} GPU per trial (on one node)"
+    raise ConfigError(
+        [
+            Issue(
+                spec.path,
+                key,
+                f"{want}, but no node of {where} has that many (nodes: {shapes}); "
+                "lower the request (--set ...) or add such a node",
+            )
+        ]
+    )
+
+
+def check_cluster(spec: Any, address: str | None, log: Any = print) -> None:
+    """The running Ray's live nodes, and the node types its autoscaler can add, against one trial's request."""
+    import ray
+
+    from mrmp.validation import ConfigError
+
+    from .compat import autoscaler_node_types, autoscaler_running
+
+    types = autoscaler_node_types()
+    nodes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")] + (types or [])
+    where = f"the Ray cluster at {address}" if address else "the local Ray"
+    try:
+        check_resources(spec, nodes, where)
+    except ConfigError as e:
+        if types or not address or not autoscaler_running():
+            raise
+        log(f"warning: {e.issues[0].message}; the cluster's autoscaler may add such a node")

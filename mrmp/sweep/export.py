@@ -1,58 +1,77 @@
-"""After a sweep: the best configs as runnable YAML (`mrmp export`) and a markdown + PNG report (`mrmp report`).
+"""`mrmp export`: the best configurations of a sweep as runnable YAML, and a manifest of what they scored.
 
-Both read the sweep back through its tracker (MLflow or local files), never through Ray: they work on a laptop
-after the cluster is gone. Only completed trials compete (early-stopped trials were judged on fewer epochs).
+Read from the tracking store alone (no Ray). Only completed trials compete (early-stopped ones were judged on
+fewer epochs), by the validation score; the manifest gives its 95 % interval and the test score beside. Each
+file begins with a comment naming the sweep, the trial, its run and its score, and is the first repeat's config
+(`mrmp train FILE` re-runs it).
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
 import json
 from pathlib import Path
 from typing import Any
 
-import yaml
+from mrmp.tracking import Tracker
 
-from mrmp.tracking import RunRecord, Tracker, rate_step
-
-from .objectives import metric_value
-from .results import SweepState, best_per_method, completed, load_curve, outcome_counts, trials
-from .spec import Objective
-
-SCORE_KEYS = ("auc", "mean_seen", "mean_unseen", "worst_unseen", "dense")
-REPORT_RATES = (0.5, 0.7, 0.9, 0.95, 0.98)
+from .objectives import Objective
+from .results import TrialRecord, best_per_method, frontier, trials
+from .state import SweepState, now
 
 
 def _objective(state: SweepState, metric: str | None, mode: str | None) -> Objective:
-    if metric is None:
-        return state.objectives[0]
-    return Objective(metric, mode or "max")
+    return state.objectives[0] if metric is None else Objective(metric, mode or "max")
+
+
+def _estimate(r: TrialRecord, key: str) -> dict[str, Any] | None:
+    e = r.estimate(key)
+    return (
+        None
+        if e is None
+        else {"mean": e.mean, "std": e.std, "ci95": [e.lo, e.hi] if e.lo is not None else None}
+    )
 
 
 def _entry(
-    tracker: Tracker, run: RunRecord, method: str, path: Path, obj: Objective, out: Path
+    tracker: Tracker, state: SweepState, r: TrialRecord, path: Path, obj: Objective, out: Path
 ) -> dict[str, Any]:
-    summary = json.loads(tracker.read_artifact(run.run_id, "summary.json"))
-    entry = {
-        "method": method,
+    from mrmp.train import CurvePoint
+
+    from .objectives import metric_value
+    from .results import unit_curve
+    from .views import train_command
+
+    summary = json.loads(tracker.read_artifact(r.run_id, "summary.json"))
+    units = summary.get("units", [])
+    first: list[CurvePoint] = unit_curve(tracker, r.run_id, 0)
+    targets = [units[0]["target"]] if units and units[0].get("target") is not None else state.targets
+    return {
+        "method": r.method,
         "file": path.name,
         "metric": obj.metric,
         "mode": obj.mode,
-        "value": run.metrics.get(obj.key),
-        "run_id": run.run_id,
-        "trial": run.name,
-        "trial_id": run.tags.get("mrmp.trial_id"),
-        "config_hash": run.tags.get("mrmp.config_hash"),
-        "scores": {k: run.metrics.get(k) for k in SCORE_KEYS},
-        "command": f"mrmp train {out / path.name} --out runs/export/{path.stem}",
+        "validation": _estimate(r, obj.key),
+        "test": _estimate(r, f"test_{obj.name}"),
+        "first_unit": {
+            "label": units[0].get("label") if units else None,
+            "validation": metric_value(obj.metric, first, targets, "val"),
+            "test": metric_value(obj.metric, first, targets, "test"),
+        },
+        "run_id": r.run_id,
+        "trial": r.name,
+        "optuna_number": r.number,
+        "sample": r.sample,
+        "units": [u.get("label") for u in units],
+        "targets": targets,
+        "unit_configs": [
+            {"repeat": u["repeat"], "target": u["target"], "config": u["config"]} for u in units
+        ],
+        "note": "the file is the first unit's config (first_unit: what it scored); validation/test are means "
+        "over all units"
+        if len(units) > 1
+        else None,
+        "command": train_command([obj], targets, str(out / path.name), f"runs/export/{path.stem}"),
     }
-    if len(summary["repeats"]) > 1:  # the file is repeat 0; say what it alone scored
-        first = summary["repeats"][0]
-        entry["repeat0"] = {"overrides": first["overrides"], "value": first["scores"].get(obj.key)}
-        entry["note"] = "value is the mean over the repeats; the file is the first repeat (see repeat0)"
-    return entry
 
 
 def export_best(
@@ -62,159 +81,46 @@ def export_best(
     mode: str | None = None,
     rates: list[float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write `<method>.yaml` (best completed trial per method) and, for each of `rates`,
-    `<method>@<rate>.yaml` (best accuracy at that rate), plus `manifest.json`. Returns the manifest entries."""
+    """Write `<method>.yaml` (best completed trial per method), for each of `rates` `<method>@<rate>.yaml`
+    (the trial on the method's validation frontier at that rate), and `manifest.json`. Returns its entries."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tracker = state.tracking.create()
-    runs = trials(tracker, state)
+    records = trials(tracker, state)
     obj = _objective(state, metric, mode)
     entries = []
-    for method, run in best_per_method(runs, obj).items():
+    for method, r in best_per_method(records, obj).items():
         path = out / f"{method}.yaml"
-        path.write_bytes(tracker.read_artifact(run.run_id, "config.yaml"))
-        entries.append(_entry(tracker, run, method, path, obj, out))
+        path.write_bytes(tracker.read_artifact(r.run_id, "config.yaml"))
+        entries.append(_entry(tracker, state, r, path, obj, out))
+    by_id = {r.run_id: r for r in records}
     for rate in rates or []:
-        at = Objective(f"acc@{rate:g}", "max")
-        by_method: dict[str, list[tuple[float, RunRecord]]] = {}
-        for r in completed(runs):  # accuracy at the rate: the `acc` point at step = rate in per mille
-            value = dict(tracker.metric_history(r.run_id, "acc")).get(rate_step(rate))
-            if value is not None:
-                by_method.setdefault(r.tags.get("mrmp.method", "?"), []).append((value, r))
-        for method, scored in by_method.items():
-            value, run = max(scored, key=lambda vr: vr[0])
+        for method in dict.fromkeys(r.method for r in records):
+            rows = [
+                row
+                for row in frontier(tracker, [r for r in records if r.method == method])
+                if abs(row["rate"] - rate) < 1e-9
+            ]
+            if not rows:
+                continue
+            row, r = rows[0], by_id[rows[0]["run_id"]]
             path = out / f"{method}@{rate:g}.yaml"
-            path.write_bytes(tracker.read_artifact(run.run_id, "config.yaml"))
-            entries.append({**_entry(tracker, run, method, path, at, out), "value": value})
+            path.write_bytes(tracker.read_artifact(r.run_id, "config.yaml"))
+            at = Objective(f"acc@{rate:g}", "max")
+            entry = _entry(tracker, state, r, path, at, out)
+            entry["validation"] = {
+                "mean": row["val"],
+                "ci95": [row["val_lo"], row["val_hi"]] if row["val_lo"] is not None else None,
+            }
+            entry["test"] = {"mean": row["test"]}
+            entries.append(entry)
     manifest = {
         "sweep": state.name,
         "parent_run_id": state.parent_run_id,
         "tracking": state.data["tracking"],
-        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "selected_by": {"metric": obj.metric, "mode": obj.mode},
+        "exported_at": now(),
+        "selected_by": {"metric": obj.metric, "mode": obj.mode, "split": "validation"},
         "entries": entries,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return entries
-
-
-def _data_note(state: SweepState) -> str:
-    base = {}
-    path = state.dir / "sweep.yaml"
-    if path.is_file():
-        base = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("base") or {}
-    name = (base.get("data") or {}).get("name", "synthetic-sbu")
-    if name.startswith("synthetic-"):
-        like = name.split("-", 1)[1].upper()
-        return (
-            f"Data: synthetic {like}-like data generated by mrmp (`data.name: {name}`): not {like}; "
-            "these numbers say nothing about the real dataset."
-        )
-    return f"Data: `data.name: {name}` (the user's copy of the dataset)."
-
-
-def _trials_csv(runs: list[RunRecord], objectives: list[Objective]) -> str:
-    """Every trial: how it ended, its scores and what was sampled."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    keys = list(dict.fromkeys([o.key for o in objectives] + list(SCORE_KEYS)))
-    w.writerow(["trial", "run_id", "method", "status", "outcome", "epochs", *keys, "sample"])
-    for r in runs:
-        t = r.tags
-        scores = [f"{r.metrics[k]:.6f}" if k in r.metrics else "" for k in keys]
-        w.writerow(
-            [
-                r.name,
-                r.run_id,
-                t.get("mrmp.method"),
-                r.status,
-                t.get("mrmp.outcome"),
-                t.get("mrmp.epochs"),
-                *scores,
-                t.get("mrmp.sample"),
-            ]
-        )
-    return buf.getvalue()
-
-
-def _shown(path: Path) -> str:
-    """A path as a user would type it here: relative to the current directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else ("–" if v is None else str(v))
-
-
-def build_report(state: SweepState, out: str | Path) -> Path:
-    """`report.md` (best completed trial per method; a method none of whose trials completed shows its best
-    early-stopped one, marked), `curves.png` (their curves overlaid), `curves.csv` (the same curves, long
-    format) and `trials.csv` (every trial). Returns the markdown path."""
-    from mrmp.tracking.plots import curves_png
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tracker = state.tracking.create()
-    runs = trials(tracker, state)
-    objectives = state.objectives
-    obj = objectives[0]
-    best = best_per_method(runs, obj, stopped_too=True)
-    curves = {m: load_curve(tracker, r.run_id) for m, r in best.items()}
-
-    counts = outcome_counts(runs)
-    rates = [r for r in REPORT_RATES if any(abs(p.rate - r) < 1e-9 for c in curves.values() for p in c)]
-    head = ["method", "trial", *[o.metric for o in objectives if o.key not in SCORE_KEYS], *SCORE_KEYS]
-    head += [f"acc@{r:g}" for r in rates] + ["seen rates", "epochs"]
-    lines = [
-        f"# Sweep `{state.name}`: best trial per method",
-        "",
-        f"Selected by `{obj.metric}` ({obj.mode}). Trials: "
-        + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-        + f". MLflow parent run `{state.parent_run_id}`.",
-        "",
-        _data_note(state),
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join("---" for _ in head) + "|",
-    ]
-    rows_csv = io.StringIO()
-    w = csv.writer(rows_csv, lineterminator="\n")
-    w.writerow(["method", "trial", "run_id", "rate", "accuracy", "seen"])
-    for m, r in best.items():
-        c = curves[m]
-        seen = [p.rate for p in c if p.seen and p.rate > 0]
-        cells = [m, r.name]
-        cells += [_fmt(r.metrics.get(o.key)) for o in objectives if o.key not in SCORE_KEYS]
-        cells += [_fmt(r.metrics.get(k)) for k in SCORE_KEYS]
-        cells += [_fmt(metric_value(f"acc@{x}", c)) for x in rates]
-        epochs = r.tags.get("mrmp.epochs", "?")
-        if r.tags.get("mrmp.outcome") != "completed":
-            epochs += " (stopped early: no completed trial)"
-        cells += [", ".join(f"{x:g}" for x in seen) or "–", epochs]
-        lines.append("| " + " | ".join(cells) + " |")
-        for p in c:
-            w.writerow([m, r.name, r.run_id, f"{p.rate:.4f}", f"{p.test_accuracy:.6f}", p.seen])
-    if not best:
-        lines.append("| (no completed trial) |" + " |" * (len(head) - 1))
-    lines += [
-        "",
-        "![accuracy vs pruning rate, best trial per method](curves.png)",
-        "",
-        "Scores are over the pruned rates (rate > 0); `dense` is the accuracy at rate 0. `auc` is the area under "
-        "accuracy vs rate divided by the rate span. Seen rates are those the training targeted.",
-        "",
-        f"Regenerate: `mrmp report {_shown(state.dir)} --out {_shown(out)}`; "
-        f"configs: `mrmp export {_shown(state.dir)} --out best/`.",
-        "",
-    ]
-    (out / "curves.png").write_bytes(
-        curves_png({f"{m} ({best[m].name})": c for m, c in curves.items()}, title=f"sweep {state.name}")
-    )
-    (out / "curves.csv").write_text(rows_csv.getvalue(), encoding="utf-8")
-    (out / "trials.csv").write_text(_trials_csv(runs, objectives), encoding="utf-8")
-    md = out / "report.md"
-    md.write_text("\n".join(lines), encoding="utf-8")
-    return md

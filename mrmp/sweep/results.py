@@ -1,7 +1,8 @@
-"""Reading a sweep back (for `mrmp export`, `mrmp report`, `mrmp ui` and the driver's final table).
+"""Reading a sweep back from its tracking store (for the driver's summary, `mrmp report`, `mrmp export`, `mrmp
+bench`): trials with their outcome and scores, the best per method, per-rate curves and frontiers.
 
-A sweep is found by its sweep file, its folder (`<storage.root>/<name>`, holding `sweep.json`) or its name
-under the default root `runs/sweeps`. `sweep.json` says where its tracking store, study and Tune experiment are.
+Works after the cluster is gone: it needs the tracking store only, never Ray. Selection reads validation only:
+a trial's score is its first objective's validation mean over repeats, with the interval beside it.
 """
 
 from __future__ import annotations
@@ -9,142 +10,163 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from mrmp.tracking import FINISHED, RunRecord, Tracker, TrackerSpec
-from mrmp.train import CurvePoint
-from mrmp.validation import ConfigError, Issue
+from mrmp.stats import Estimate
+from mrmp.tracking import RunRecord, Tracker
 
-from .spec import Objective
-
-STATE_FILE = "sweep.json"
-DEFAULT_ROOT = "runs/sweeps"
+from .lifecycle import Outcome, Tag, outcome_of
+from .objectives import Objective
+from .state import SweepState
 
 
 @dataclass
-class SweepState:
-    """A launched sweep, as recorded in its `sweep.json`."""
+class TrialRecord:
+    """One trial as its tracking run recorded it."""
 
-    dir: Path
-    data: dict[str, Any]
+    run: RunRecord
+    outcome: Outcome
+    method: str
+    number: int | None
+    sample: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        return self.data["name"]
+        return self.run.name
 
     @property
-    def parent_run_id(self) -> str:
-        return self.data["parent_run_id"]
+    def run_id(self) -> str:
+        return self.run.run_id
 
-    @property
-    def tracking(self) -> TrackerSpec:
-        return TrackerSpec(**self.data["tracking"])
+    def metric(self, key: str) -> float | None:
+        return self.run.metrics.get(key)
 
-    @property
-    def objectives(self) -> list[Objective]:
-        return [Objective(**o) for o in self.data["objectives"]]
-
-    def save(self) -> None:
-        path = self.dir / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+    def estimate(self, key: str) -> Estimate | None:
+        """The recorded mean and interval of `key` (e.g. `val_acc_at_targets`)."""
+        mean = self.metric(key)
+        if mean is None:
+            return None
+        lo, hi = self.metric(f"{key}_ci95_lo"), self.metric(f"{key}_ci95_hi")
+        n = 1 if lo is None else 2
+        return Estimate(mean, n, self.metric(f"{key}_std"), lo, hi)
 
 
-def read_state(sweep_dir: Path) -> SweepState | None:
-    path = sweep_dir / STATE_FILE
-    if not path.is_file():
-        return None
-    return SweepState(sweep_dir, json.loads(path.read_text(encoding="utf-8")))
-
-
-def open_sweep(ref: str) -> SweepState:
-    """The sweep named by `ref`: a sweep file, a sweep folder, or a name under runs/sweeps."""
-    p = Path(ref)
-    if p.is_file():
-        from .spec import load_sweep
-
-        sweep_dir = load_sweep(p).dir
-    elif p.is_dir():
-        sweep_dir = p.resolve()
-    else:
-        sweep_dir = Path(DEFAULT_ROOT, ref).resolve()
-    state = read_state(sweep_dir)
-    if state is None:
-        raise ConfigError(
-            [
-                Issue(
-                    ref,
-                    "",
-                    f"no launched sweep at {sweep_dir} (no {STATE_FILE}); run `mrmp sweep <file>` first",
-                )
-            ]
+def trials(tracker: Tracker, state: SweepState) -> list[TrialRecord]:
+    """Every trial of the sweep, oldest first."""
+    out = []
+    for run in tracker.find_runs(state.parent_run_id):
+        number = run.tags.get(Tag.OPTUNA)
+        out.append(
+            TrialRecord(
+                run=run,
+                outcome=outcome_of(run),
+                method=run.tags.get(Tag.METHOD, "?"),
+                number=int(number) if number is not None else None,
+                sample=json.loads(run.tags.get(Tag.SAMPLE, "{}")),
+            )
         )
-    return state
-
-
-def trials(tracker: Tracker, state: SweepState) -> list[RunRecord]:
-    """Every child run of the sweep, oldest first."""
-    return tracker.find_runs(state.parent_run_id)
-
-
-def outcome_counts(runs: list[RunRecord]) -> dict[str, int]:
-    """How many trials ended each way (`completed`, `stopped_early`, `failed`, ...)."""
-    counts: dict[str, int] = {}
-    for r in runs:
-        key = r.tags.get("mrmp.outcome", r.status.lower())
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def completed(runs: list[RunRecord]) -> list[RunRecord]:
-    """Trials that trained to the end (not stopped early, not failed)."""
-    return [r for r in runs if r.status == FINISHED and r.tags.get("mrmp.outcome") == "completed"]
-
-
-def best_by(runs: list[RunRecord], key: str, mode: str) -> RunRecord | None:
-    scored = [r for r in runs if key in r.metrics]
-    if not scored:
-        return None
-    pick = max if mode == "max" else min
-    return pick(scored, key=lambda r: r.metrics[key])
-
-
-def best_per_method(
-    runs: list[RunRecord], objective: Objective, stopped_too: bool = False
-) -> dict[str, RunRecord]:
-    """The best completed trial of each method by `objective` (methods in first-seen order).
-
-    `stopped_too`: a method with no completed trial gets its best early-stopped one instead (tag
-    `mrmp.outcome=stopped_early`: judged on fewer epochs, so the report marks it)."""
-    out: dict[str, RunRecord] = {}
-    for m in dict.fromkeys(r.tags.get("mrmp.method", "?") for r in runs):
-        mine = [r for r in runs if r.tags.get("mrmp.method") == m and r.status == FINISHED]
-        best = best_by(completed(mine), objective.key, objective.mode)
-        if best is None and stopped_too:
-            best = best_by(mine, objective.key, objective.mode)
-        if best is not None:
-            out[m] = best
     return out
 
 
-def parse_curve(text: str) -> list[CurvePoint]:
-    """A `curve.csv` (the core's format) back into points."""
+def outcome_counts(records: Sequence[TrialRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
+    return counts
+
+
+def ranked(
+    records: Sequence[TrialRecord], objective: Objective, stopped_too: bool = False
+) -> list[TrialRecord]:
+    """Trials with a validation score, best first: completed ones (and, with `stopped_too`, early-stopped ones,
+    judged on fewer epochs, after them)."""
+    sign = -1 if objective.mode == "max" else 1
+    done = [r for r in records if r.outcome is Outcome.COMPLETED and r.metric(objective.key) is not None]
+    out = sorted(done, key=lambda r: sign * r.metric(objective.key))
+    if stopped_too:
+        stopped = [
+            r for r in records if r.outcome is Outcome.STOPPED_EARLY and r.metric(objective.key) is not None
+        ]
+        out += sorted(stopped, key=lambda r: sign * r.metric(objective.key))
+    return out
+
+
+def best_per_method(
+    records: Sequence[TrialRecord], objective: Objective, stopped_too: bool = False
+) -> dict[str, TrialRecord]:
+    """The best trial of each method by `objective` (validation), methods in first-seen order."""
+    out: dict[str, TrialRecord] = {}
+    for method in dict.fromkeys(r.method for r in records):
+        mine = ranked([r for r in records if r.method == method], objective, stopped_too)
+        if mine:
+            out[method] = mine[0]
+    return out
+
+
+def rate_rows(tracker: Tracker, run_id: str) -> list[dict[str, Any]]:
+    """A completed trial's per-rate estimates, from its `curve.csv` artifact."""
+    text = tracker.read_artifact(run_id, "curve.csv").decode("utf-8")
+    rows = []
+    for r in csv.DictReader(io.StringIO(text)):
+        row: dict[str, Any] = {
+            "rate": float(r["rate"]),
+            "seen": int(r["seen"]),
+            "observed_rate": float(r["observed_rate"]),
+            "effective_rate": float(r["effective_rate"]),
+            "disconnected": int(r["disconnected"]),
+        }
+        for split in ("val", "test"):
+            if r[f"{split}_mean"] == "":
+                row[split] = None
+                continue
+            row[split] = {
+                k: (float(r[f"{split}_{col}"]) if r[f"{split}_{col}"] != "" else None)
+                for k, col in (("mean", "mean"), ("std", "std"), ("lo", "ci95_lo"), ("hi", "ci95_hi"))
+            }
+        rows.append(row)
+    return rows
+
+
+def frontier(tracker: Tracker, records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+    """Over the completed trials given (one method's): at each rate, the best validation mean, the test mean of
+    that same trial's networks, and which trial it is."""
+    best: dict[float, dict[str, Any]] = {}
+    for r in records:
+        if r.outcome is not Outcome.COMPLETED:
+            continue
+        for row in rate_rows(tracker, r.run_id):
+            if row["val"] is None or row["rate"] <= 0:
+                continue
+            key = round(row["rate"], 6)
+            if key not in best or row["val"]["mean"] > best[key]["val"]:
+                best[key] = {
+                    "rate": row["rate"],
+                    "val": row["val"]["mean"],
+                    "val_lo": row["val"]["lo"],
+                    "val_hi": row["val"]["hi"],
+                    "test": row["test"]["mean"] if row["test"] else None,
+                    "trial": r.name,
+                    "run_id": r.run_id,
+                }
+    return [best[k] for k in sorted(best)]
+
+
+def unit_curve(tracker: Tracker, run_id: str, index: int) -> list[Any]:
+    """One unit's curve (validation and test at each rate it was scored at), from `units/curve_<i>.csv`."""
+    from mrmp.train import CurvePoint
+
+    text = tracker.read_artifact(run_id, f"units/curve_{index}.csv").decode("utf-8")
     return [
         CurvePoint(
-            rate=float(row["rate"]),
-            val_accuracy=float(row["val_accuracy"]) if row["val_accuracy"] else None,
-            test_accuracy=float(row["test_accuracy"]),
-            observed_rate=float(row["observed_rate"]),
-            effective_rate=float(row["effective_rate"]),
-            disconnected=int(row["disconnected"]),
-            seen=int(row["seen"]),
+            rate=float(r["rate"]),
+            val_accuracy=float(r["val_accuracy"]) if r["val_accuracy"] else None,
+            test_accuracy=float(r["test_accuracy"]),
+            observed_rate=float(r["observed_rate"]),
+            effective_rate=float(r["effective_rate"]),
+            disconnected=int(r["disconnected"]),
+            seen=int(r["seen"]),
         )
-        for row in csv.DictReader(io.StringIO(text))
+        for r in csv.DictReader(io.StringIO(text))
     ]
-
-
-def load_curve(tracker: Tracker, run_id: str) -> list[CurvePoint]:
-    return parse_curve(tracker.read_artifact(run_id, "curve.csv").decode("utf-8"))

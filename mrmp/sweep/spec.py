@@ -1,9 +1,9 @@
-"""Sweep files: parse, validate (every problem at once, naming file, line and key), and turn samples into configs.
+"""A validated sweep file (`SweepSpec`) and `load_sweep`, which builds one or reports every problem at once.
 
-A sweep file has three sections: `sweep` (how to search), `base` (a run config: the core's keys) and `space`
-(dotted run-config keys -> a typed distribution). Every sampled config is a run config that `mrmp train` accepts;
-validation proves it by building, through the core's `config_from_dict`, the base with each categorical choice
-and each range endpoint (and each repeat). See docs/sweeps.md for the reference.
+A sweep file has three sections: `sweep` (how to search: `mrmp.sweep.schema`), `base` (a run config: the core's
+keys) and `space` (dotted run-config keys -> distributions: `mrmp.sweep.space`). `mrmp.sweep.checks` proves
+before anything runs that every sample is a run config `mrmp train` accepts and that every objective is defined
+for every method the space can sample. See docs/sweeps.md.
 
 Pure Python over the core config: importing this module never imports Ray, Optuna or MLflow.
 """
@@ -14,203 +14,59 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mrmp.config import (
+from mrmp.config import RunConfig, config_from_dict
+from mrmp.methods import registry
+from mrmp.tracking import TrackerSpec
+from mrmp.validation import (
     ConfigError,
     Issue,
     Reporter,
     apply_overrides,
-    config_from_dict,
+    build,
     parse_overrides,
     read_yaml,
-    spec,
+    suggest,
 )
-from mrmp.tracking import BACKENDS, TrackerSpec
-from mrmp.validation import build, suggest
 
 from .cluster import check_gpu, is_uri, split_location, storage_uri
+from .objectives import Objective, metric_problem, trained_at
+from .schema import SECTIONS, TOP_LEVEL, SweepSection
+from .space import Param, parse_param
 
-SEARCHERS = ("tpe", "nsga2", "random", "grid")
-RETRY_KINDS = ("error", "nonfinite")  # what a failed trial may be retried for (lost processes always are)
-CURVE_METRICS = ("auc", "mean", "mean_seen", "mean_unseen", "worst_unseen", "dense")
-PARAM_TYPES = ("float", "int", "categorical")
-TOP_LEVEL = ("sweep", "base", "space")
-SECTIONS = ("data", "model", "method", "train", "eval")
-MAX_GRID = 10_000
-MAX_DATA_VARIANTS = 64
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SCALARS = (str, int, float, bool, type(None))
+# What a resumed sweep may change: how many trials, how fast, with what retries. Everything else defines what is
+# searched and how it is scored, and a resumed sweep must keep it (the fingerprint).
+GROWABLE = (
+    "trials",
+    "concurrency",
+    "resources",
+    "max_failures",
+    "retry_on",
+    "keep_checkpoints",
+    "checkpoint_every",
+)
 
 
-# --- raw sections (validated with the core's `build`: types, bounds, choices, did-you-mean) ------------------
-@dataclass
-class _SweepSection:
-    name: str | None = field(default=None, metadata=spec(help="sweep name (default: the file's stem)"))
-    trials: int | None = field(default=None, metadata=spec(ge=1, help="trials (grid: the grid's size)"))
-    concurrency: int = field(default=2, metadata=spec(ge=1, help="trials running at once"))
-    searcher: str = field(default="tpe", metadata=spec(choices=SEARCHERS))
-    seed: int = field(default=0, metadata=spec(help="searcher seed"))
-    scheduler: Any = "none"
-    objectives: Any = None
-    resources: Any = None
-    seeds: list[int] | None = None
-    repeats: Any = None
-    report_every: int = field(default=10, metadata=spec(ge=1, help="epochs between objective evaluations"))
-    max_failures: int = field(default=1, metadata=spec(ge=0, help="retries of a failed trial"))
-    retry_on: list[str] = field(
-        default_factory=lambda: ["error"],
-        metadata=spec(choices=RETRY_KINDS, help="failures worth a retry: error, nonfinite (a NaN/inf loss)"),
-    )
-    keep_checkpoints: int = field(default=2, metadata=spec(ge=1))
-    storage: Any = None
-    tracking: Any = None
-
-
-@dataclass
-class _Resources:
-    cpu: float = field(default=1.0, metadata=spec(gt=0))
-    gpu: float = field(default=0.0, metadata=spec(ge=0))
-
-
-@dataclass
-class _Storage:
-    root: str = "runs/sweeps"
-    optuna: str | None = None
-    tune: str | None = (
-        None  # the Tune experiment folder: a path or a URI (s3://...); default <root>/<name>/tune
-    )
-
-
-@dataclass
-class _Tracking:
-    backend: str = field(default="mlflow", metadata=spec(choices=BACKENDS))
-    uri: str | None = None
-    experiment: str | None = None
-
-
-@dataclass
-class _Scheduler:
-    name: str = field(default="asha", metadata=spec(choices=("asha", "none")))
-    grace_period: int | None = field(default=None, metadata=spec(ge=1))
-    reduction_factor: float = field(default=2.0, metadata=spec(gt=1))
-    max_t: int | None = field(default=None, metadata=spec(ge=1))
-
-
-@dataclass
-class _Objective:
-    metric: str = ""
-    mode: str = field(default="max", metadata=spec(choices=("max", "min")))
-
-
-@dataclass
-class _Param:
-    type: str | None = field(default=None, metadata=spec(choices=PARAM_TYPES))
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: list[Any] | None = None
-    when: Any = None
-
-
-# --- resolved pieces -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Objective:
-    """What a trial is scored by: a curve metric (see `mrmp.sweep.objectives`) and a direction."""
+class Unit:
+    """One training of a trial: a repeat (seeds, folds) and, for a single-rate method in a sweep with target
+    rates, the target it trains for."""
 
-    metric: str  # as written: auc, mean_unseen, acc@0.9, acc@target, ...
-    mode: str = "max"
-
-    @property
-    def key(self) -> str:
-        """The name in Tune results and MLflow metrics (MLflow forbids '@')."""
-        return self.metric.replace("@", "_at_")
+    index: int
+    repeat: dict[str, Any]
+    target: float | None = None
 
     @property
-    def rate(self) -> float | None:
-        """The rate of an `acc@R` objective."""
-        tail = self.metric.partition("@")[2]
-        return float(tail) if tail and tail != "target" else None
-
-
-@dataclass
-class Param:
-    """One search-space entry: a dotted run-config key and its distribution."""
-
-    key: str
-    type: str
-    low: float | int | None = None
-    high: float | int | None = None
-    log: bool = False
-    step: float | int | None = None
-    choices: list[Any] = field(default_factory=list)
-    when: dict[str, list[Any]] = field(default_factory=dict)
-
-    @property
-    def _labelled(self) -> bool:
-        return any(not isinstance(c, _SCALARS) for c in self.choices)
-
-    def label(self, value: Any) -> Any:
-        """Optuna stores scalars only: a choice that is a list (a seen-rate set) is stored as its JSON text."""
-        return json.dumps(value) if self.type == "categorical" and self._labelled else value
-
-    def labels(self) -> list[Any]:
-        return [self.label(c) for c in self.choices]
-
-    def decode(self, stored: Any) -> Any:
-        """The value a searcher returned -> the config value."""
-        if self.type == "categorical":
-            for c in self.choices:
-                if self.label(c) == stored:
-                    return c
-            raise ValueError(f"{self.key}: {stored!r} is not one of the choices")
-        return int(stored) if self.type == "int" else float(stored)
-
-    def suggest(self, trial: Any) -> Any:
-        """Ask an Optuna trial (define-by-run) for this parameter."""
-        if self.type == "categorical":
-            return trial.suggest_categorical(self.key, self.labels())
-        if self.type == "int":
-            return trial.suggest_int(
-                self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
-            )
-        return trial.suggest_float(self.key, float(self.low), float(self.high), step=self.step, log=self.log)
-
-    def first(self) -> Any:
-        return self.choices[0] if self.type == "categorical" else self.low
-
-    def _at_step(self, i: int) -> Any:
-        v = self.low + i * self.step
-        return int(v) if self.type == "int" else round(v, 12)
-
-    def _steps(self) -> int:
-        """How many steps fit between low and high."""
-        return math.floor((self.high - self.low) / self.step + 1e-9)
-
-    def top(self) -> Any:
-        """The highest value a searcher can return (the high end, aligned to the step)."""
-        return self._at_step(self._steps()) if self.step and self.type != "categorical" else self.high
-
-    def edges(self) -> list[tuple[Any, str]]:
-        """(value, sub-key for the line) to validate: every choice, or both ends of a range."""
-        if self.type == "categorical":
-            return [(c, "choices") for c in self.choices]
-        return [(self.low, "low"), (self.top(), "high")]
-
-    def grid(self) -> list[Any] | None:
-        """Every value of the parameter, or None when it has no finite grid (a float without a step)."""
-        if self.type == "categorical":
-            return list(self.choices)
-        if self.type == "int":
-            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-        if self.step:
-            return [self._at_step(i) for i in range(self._steps() + 1)]
-        return None
+    def label(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.repeat.items()]
+        if self.target is not None:
+            parts.append(f"rate={self.target:g}")
+        return ", ".join(parts) or "single"
 
 
 @dataclass
@@ -219,29 +75,59 @@ class SweepSpec:
 
     path: str
     name: str
-    trials: int
-    concurrency: int
-    searcher: str
-    seed: int
-    scheduler: dict[str, Any] | None  # None, or ASHA's settings
+    section: SweepSection
     objectives: list[Objective]
-    cpu: float
-    gpu: float
-    repeats: dict[str, list[Any]]  # dotted key -> values; a trial trains every combination, reports the mean
-    report_every: int
-    max_failures: int
-    keep_checkpoints: int
+    repeats: dict[str, list[Any]]  # dotted key -> values; a trial trains every combination
+    trials: int
     root: Path
     optuna_url: str
+    tune_location: str  # the folder of Tune's experiments: an absolute path or a URI (s3://, gs://)
     tracking: TrackerSpec
     base: dict[str, Any]
     space: list[Param]
     raw: dict[str, Any]
     overrides: list[str] = field(default_factory=list)  # the --set values applied to the file
-    tune_location: str = ""  # the Tune experiment folder: an absolute path or a URI (s3://, gs://)
-    retry_on: list[str] = field(
-        default_factory=lambda: ["error"]
-    )  # RETRY_KINDS a failed trial is retried for
+
+    # --- the sweep section, flattened for readers -----------------------------------------------------------
+    @property
+    def concurrency(self) -> int:
+        return self.section.concurrency
+
+    @property
+    def searcher(self) -> str:
+        return self.section.searcher
+
+    @property
+    def seed(self) -> int:
+        return self.section.seed
+
+    @property
+    def cpu(self) -> float:
+        return self.section.resources.cpu
+
+    @property
+    def gpu(self) -> float:
+        return self.section.resources.gpu
+
+    @property
+    def targets(self) -> list[float] | None:
+        return self.section.target_rates
+
+    @property
+    def report_every(self) -> int:
+        return self.section.report_every
+
+    @property
+    def scheduler(self) -> dict[str, Any] | None:
+        """ASHA's settings, or None."""
+        s = self.section.scheduler
+        if s.name == "none":
+            return None
+        return {
+            "grace_period": s.grace_period or self.report_every,
+            "reduction_factor": s.reduction_factor,
+            "max_t": s.max_t,
+        }
 
     @property
     def ref(self) -> str:
@@ -250,7 +136,7 @@ class SweepSpec:
 
     @property
     def dir(self) -> Path:
-        """Everything this sweep writes: tune/, optuna.db, mlflow.db, artifacts/, sweep.yaml, sweep.json."""
+        """Everything this sweep writes: sweep.json, sweep.yaml, optuna.db, mlflow.db, artifacts/, tune/."""
         return self.root / self.name
 
     @property
@@ -258,8 +144,14 @@ class SweepSpec:
         return {p.key: p for p in self.space}
 
     def fingerprint(self) -> str:
-        """Identifies what the sweep searches (its resolved file content): `--resume` refuses a changed file."""
-        return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        """Identifies what the sweep searches and how it scores: `--resume` refuses a changed one. The trial
+        count and the resources may change (a sweep can be grown)."""
+        raw = json.loads(json.dumps(self.raw, default=str))
+        for key in GROWABLE:
+            raw["sweep"].pop(key, None)
+        for key in ("name", "storage", "tracking"):  # where it lives: the folder already pins them
+            raw["sweep"].pop(key, None)
+        return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:12]
 
     # --- samples -> configs ---------------------------------------------------------------------------------
     def repeat_list(self) -> list[dict[str, Any]]:
@@ -287,40 +179,36 @@ class SweepSpec:
                 return False
         return True
 
-    def define_by_run(self, trial: Any) -> None:
-        """Optuna define-by-run space: suggests each active parameter in file order."""
+    def define_by_run(self, trial: Any) -> dict[str, Any]:
+        """Optuna define-by-run: suggest each active parameter in file order; returns the stored labels."""
         chosen: dict[str, Any] = {}
+        labels: dict[str, Any] = {}
         for p in self.space:
             if self.active(p, chosen):
-                chosen[p.key] = p.decode(p.suggest(trial))
+                labels[p.key] = p.suggest(trial)
+                chosen[p.key] = p.decode(labels[p.key])
+        return labels
 
     def decode(self, sample: dict[str, Any]) -> dict[str, Any]:
-        """A searcher's sample (parameter -> stored value) -> the assignment (dotted key -> config value)."""
+        """A searcher's sample (parameter -> stored label) -> the assignment (dotted key -> config value)."""
         params = self.params
         return {k: params[k].decode(v) for k, v in sample.items() if k in params}
 
-    def trial_config(
-        self, assignment: dict[str, Any], repeat: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """The raw run config of a sample: base, then the sampled keys, then one repeat's keys.
-
-        `train.threads: 0` (torch's default) becomes the trial's CPU count, so the recorded config is the one
-        that ran and `mrmp train` reproduces it exactly."""
-        raw = apply_overrides(self.base, {**assignment, **(repeat or {})})
-        if not _get(raw, "train.threads"):
-            raw = apply_overrides(raw, {"train.threads": max(1, int(self.cpu))})
-        return raw
+    def label(self, assignment: dict[str, Any]) -> dict[str, Any]:
+        """The inverse of `decode`."""
+        params = self.params
+        return {k: params[k].label(v) for k, v in assignment.items()}
 
     def resolve(self, forced: dict[str, Any]) -> dict[str, Any]:
         """An assignment with `forced` values and the first value of every other active parameter."""
         chosen: dict[str, Any] = {}
         for p in self.space:
             if self.active(p, chosen):
-                chosen[p.key] = forced[p.key] if p.key in forced else p.first()
+                chosen[p.key] = forced[p.key] if p.key in forced else p.edges()[0][0]
         return chosen
 
-    def grid_points(self) -> list[dict[str, Any]]:
-        """Every assignment of a grid sweep (inactive keys left out, so no duplicates)."""
+    def grid_points(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every assignment of a grid sweep (inactive keys left out, so no duplicates); stops past `limit`."""
         points: list[dict[str, Any]] = [{}]
         for p in self.space:
             values = p.grid() or []
@@ -328,22 +216,67 @@ class SweepSpec:
             for a in points:
                 grown.extend([{**a, p.key: v} for v in values] if self.active(p, a) else [a])
             points = grown
-            if len(points) > MAX_GRID:
+            if limit is not None and len(points) > limit:
                 break
         return points
+
+    def method_rates(self, assignment: dict[str, Any]) -> tuple[tuple[float, ...] | None, bool]:
+        """(trained rates of the sample's method by its own config, whether it has a `rate` key the targets
+        set). Rates None: one network read at any rate."""
+        raw = apply_overrides(self.base, assignment)
+        cfg = config_from_dict(raw, self.path)
+        method = registry.get(cfg.method.name)
+        settable = any(f.name == "rate" for f in dataclasses.fields(method.Params))
+        return method.trained_rates(cfg.method.params), settable
+
+    def units(self, assignment: dict[str, Any]) -> list[Unit]:
+        """The trainings of a sample: every repeat, times every target rate for a single-rate method (with a
+        `rate` key) when the sweep names target rates."""
+        trained, settable = self.method_rates(assignment)
+        per_target = trained is not None and settable and bool(self.targets)
+        targets: list[float | None] = list(self.targets) if per_target else [None]
+        combos = itertools.product(self.repeat_list(), targets)
+        return [Unit(i, r, t) for i, (r, t) in enumerate(combos)]
+
+    def trained_at(self, assignment: dict[str, Any]) -> tuple[float, ...] | None:
+        """The rates the sample's networks are trained for in this sweep (None: read at any rate)."""
+        trained, settable = self.method_rates(assignment)
+        return trained_at(trained, settable, self.targets)
+
+    def trial_config(self, assignment: dict[str, Any], unit: Unit | None = None) -> dict[str, Any]:
+        """The raw run config of one training: base, the sampled keys, the unit's repeat keys and target rate.
+
+        `train.threads: 0` (torch's default) becomes the trial's CPU count, so the recorded config is the one
+        that ran and `mrmp train` reproduces it; the target and objective rates join `eval.rates`."""
+        sets = {**assignment, **(unit.repeat if unit else {})}
+        if unit is not None and unit.target is not None:
+            sets["method.rate"] = unit.target
+        raw = apply_overrides(self.base, sets)
+        if not _get(raw, "train.threads"):
+            raw = apply_overrides(raw, {"train.threads": max(1, int(self.cpu))})
+        extra = [*(self.targets or []), *(o.rate for o in self.objectives if o.rate is not None)]
+        if extra:
+            rates = _get(raw, "eval.rates") or _default_value("eval.rates")
+            raw = apply_overrides(raw, {"eval.rates": sorted({round(float(r), 9) for r in [*rates, *extra]})})
+        return raw
+
+    def configs(self, assignment: dict[str, Any], source: str | None = None) -> list[tuple[Unit, RunConfig]]:
+        """Each unit of a sample with its validated run config."""
+        src = source or self.path
+        return [(u, config_from_dict(self.trial_config(assignment, u), src)) for u in self.units(assignment)]
 
     def data_configs(self) -> dict[str, Any]:
         """Every distinct `data` section a trial can use: data_key -> DataConfig (each prepared once)."""
         keys = [p for p in self.space if p.key.startswith("data.")]
         rep_keys = [k for k in self.repeats if k.startswith("data.")]
-        values = [p.grid() or [p.first()] for p in keys] + [self.repeats[k] for k in rep_keys]
+        values = [p.grid() or [p.edges()[0][0]] for p in keys] + [self.repeats[k] for k in rep_keys]
         names = [p.key for p in keys] + rep_keys
         out: dict[str, Any] = {}
         for combo in itertools.product(*values):
             forced = dict(zip(names, combo))
             assignment = self.resolve({k: v for k, v in forced.items() if k in self.params})
             repeat = {k: v for k, v in forced.items() if k in self.repeats}
-            cfg = config_from_dict(self.trial_config(assignment, repeat), self.path)
+            cfg = config_from_dict(self.trial_config(assignment, Unit(0, repeat)), self.path)
             out.setdefault(data_key(cfg.data), cfg.data)
         return out
 
@@ -372,16 +305,14 @@ def _default_value(key: str) -> Any:
     return _get(_DEFAULTS, key)
 
 
-def _fmt(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, list | dict) else str(value)
-
-
-# --- loading and validation ----------------------------------------------------------------------------------
+# --- loading -------------------------------------------------------------------------------------------------
 def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpec:
     """Parse and validate a sweep file; raise ConfigError with every problem (file, line, key).
 
     `overrides` are `KEY=VALUE` strings: `sweep.*` keys change the sweep section (e.g. sweep.trials=4), any
-    other key changes the base run config (e.g. data.root=/data/SBU)."""
+    other key changes the base run config (e.g. data.root=/data/SBU); a key the space searches is refused."""
+    from .checks import check_spec
+
     path = str(path)
     raw, lines = read_yaml(path)
     sets, bad = parse_overrides(overrides)
@@ -389,7 +320,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
         raise ConfigError(bad)
     rep = Reporter(path, lines)
     if not isinstance(raw, dict):
-        rep.add("", "a sweep file is a mapping with `sweep`, `base` and `space`")
+        rep.add("", f"a sweep file is a mapping with `sweep`, `base` and `space`, got {type(raw).__name__}")
         raise ConfigError(rep.issues)
     raw = dict(raw)
     for key in raw:
@@ -397,17 +328,22 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
             rep.add(
                 str(key), f"unknown section{suggest(str(key), TOP_LEVEL)}; sections: {', '.join(TOP_LEVEL)}"
             )
-    if not isinstance(raw.get("sweep"), dict):
-        rep.add("sweep", "must be a mapping (name, trials, searcher, objectives, ...)")
-        raw["sweep"] = {}
-    for name in ("base", "space"):
+    for name in TOP_LEVEL:
         if raw.get(name) is None:
             raw[name] = {}
         elif not isinstance(raw[name], dict):
             rep.add(name, f"must be a mapping, got {type(raw[name]).__name__}")
             raw[name] = {}
+    searched = set(map(str, raw["space"]))
+    for k in sets:
+        if k in searched:
+            rep.issues.append(
+                Issue(
+                    "--set", k, f"is searched (space.{k}): --set cannot fix it; remove it from `space` first"
+                )
+            )
     sweep_sets = {k[len("sweep.") :]: v for k, v in sets.items() if k.startswith("sweep.")}
-    base_sets = {k: v for k, v in sets.items() if not k.startswith("sweep.")}
+    base_sets = {k: v for k, v in sets.items() if not k.startswith("sweep.") and k not in searched}
     raw["sweep"] = apply_overrides(raw["sweep"], sweep_sets)
     raw["base"] = apply_overrides(raw["base"], base_sets)
     for k in sets:
@@ -415,67 +351,48 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
         lines.pop(f"base.{k}", None)
     rep.lines = lines
 
-    s = build(_SweepSection, raw["sweep"], "sweep", rep)
+    s = build(SweepSection, raw["sweep"], "sweep", rep)
     name = s.name if s.name is not None else Path(path).stem
     if not _NAME_RE.match(name):
         rep.add("sweep.name", f"{name!r}: use letters, digits, '_', '-' and '.' (it names folders and runs)")
-    res = build(_Resources, raw["sweep"].get("resources"), "sweep.resources", rep)
-    if problem := check_gpu(res.gpu):
+    if problem := check_gpu(s.resources.gpu):
         rep.add("sweep.resources.gpu", problem)
-    store = build(_Storage, raw["sweep"].get("storage"), "sweep.storage", rep)
-    if is_uri(store.root):
+    if is_uri(s.storage.root):
         rep.add(
             "sweep.storage.root",
-            f"{store.root!r}: the sweep's own files (sweep.json, the sqlite stores) need a path; "
+            f"{s.storage.root!r}: the sweep's own files (sweep.json, the sqlite stores) need a path; "
             "put Tune's checkpoints on object storage with sweep.storage.tune instead",
         )
-    if store.tune and is_uri(store.tune) and not all(split_location(storage_uri(store.tune))):
+    if s.storage.tune and is_uri(s.storage.tune) and not all(split_location(storage_uri(s.storage.tune))):
         rep.add(
             "sweep.storage.tune",
-            f"{store.tune!r}: name a folder below the bucket, e.g. s3://bucket/mrmp/name",
+            f"{s.storage.tune!r}: name a folder below the bucket, e.g. s3://bucket/mrmp/x",
         )
-    trk = build(_Tracking, raw["sweep"].get("tracking"), "sweep.tracking", rep)
-    scheduler = _scheduler(s.scheduler, s.report_every, rep)
-    objectives = _objectives(s.objectives, rep)
+    objectives = _objectives(s, rep)
     repeats = _repeats(s, rep)
-    space = _space(raw["space"], rep)
-    if rep.issues:  # the space itself is unusable: sampling configs from it would only add noise
+    space = [p for k, v in raw["space"].items() if (p := parse_param(str(k), v, f"space.{k}", SECTIONS, rep))]
+    if rep.issues:  # the sections themselves are unusable: sampling configs from them would only add noise
         raise ConfigError(_from_set(rep.issues, sets))
 
-    root = Path(store.root).expanduser().resolve()
+    root = Path(s.storage.root).expanduser().resolve()
     sweep_dir = root / name
-    tune_location = storage_uri(store.tune) if store.tune else str(sweep_dir / "tune")
-    optuna_url = store.optuna or f"sqlite:///{sweep_dir / 'optuna.db'}"
-    tracking = _tracker_spec(trk, sweep_dir, name, rep)
     spec_ = SweepSpec(
         path=path,
         name=name,
-        trials=s.trials or 0,
-        concurrency=s.concurrency,
-        searcher=s.searcher,
-        seed=s.seed,
-        scheduler=scheduler,
+        section=s,
         objectives=objectives,
-        cpu=res.cpu,
-        gpu=res.gpu,
         repeats=repeats,
-        report_every=s.report_every,
-        max_failures=s.max_failures,
-        keep_checkpoints=s.keep_checkpoints,
+        trials=s.trials or 0,
         root=root,
-        optuna_url=optuna_url,
-        tracking=tracking,
+        optuna_url=s.storage.optuna or f"sqlite:///{sweep_dir / 'optuna.db'}",
+        tune_location=storage_uri(s.storage.tune) if s.storage.tune else str(sweep_dir / "tune"),
+        tracking=_tracker_spec(s, sweep_dir, name, rep),
         base=raw["base"],
         space=space,
         raw=raw,
         overrides=list(overrides or []),
-        tune_location=tune_location,
-        retry_on=list(s.retry_on),
     )
-    _check_conditions(spec_, rep)
-    if not rep.issues:
-        _check_samples(spec_, rep)
-        _check_searcher(spec_, s.trials, rep)
+    check_spec(spec_, rep)
     if rep.issues:
         raise ConfigError(_from_set(rep.issues, sets))
     return spec_
@@ -488,90 +405,35 @@ def _from_set(issues: list[Issue], sets: dict[str, Any]) -> list[Issue]:
         bare = key.removeprefix("base.")
         return any(bare == k or bare.startswith(k + ".") or key == k for k in sets)
 
-    return [Issue("--set", i.key, i.message) if i.key and hit(i.key) else i for i in issues]
+    return [
+        Issue("--set", i.key, i.message) if i.key and i.file != "--set" and hit(i.key) else i for i in issues
+    ]
 
 
-def _scheduler(raw: Any, report_every: int, rep: Reporter) -> dict[str, Any] | None:
-    if raw is None or raw == "none":
-        return None
-    if raw == "asha":
-        raw = {"name": "asha"}
-    if not isinstance(raw, dict):
-        rep.add("sweep.scheduler", "expected `none`, `asha` or a mapping {name: asha, grace_period: ...}")
-        return None
-    sch = build(_Scheduler, raw, "sweep.scheduler", rep)
-    if sch.name == "none":
-        return None
-    return {
-        "grace_period": sch.grace_period or report_every,
-        "reduction_factor": sch.reduction_factor,
-        "max_t": sch.max_t,
-    }
-
-
-def _objectives(raw: Any, rep: Reporter) -> list[Objective]:
-    if raw is None:
-        raw = [{"metric": "auc", "mode": "max"}]
-    if isinstance(raw, str | dict):
-        raw = [raw]
-    if not isinstance(raw, list) or not raw:
-        rep.add("sweep.objectives", "expected a list such as [{metric: auc, mode: max}]")
-        return []
+def _objectives(s: SweepSection, rep: Reporter) -> list[Objective]:
     out = []
-    for i, item in enumerate(raw):
-        key = f"sweep.objectives[{i}]"
-        if isinstance(item, str):
-            item = {"metric": item}
-        if not isinstance(item, dict):
-            rep.add("sweep.objectives", f"{key}: expected {{metric: NAME, mode: max|min}}, got {item!r}")
+    for i, o in enumerate(s.objectives):
+        key = f"sweep.objectives[{i}]" if len(s.objectives) > 1 else "sweep.objectives"
+        if problem := metric_problem(o.metric):
+            rep.add(key, problem)
             continue
-        obj = build(_Objective, item, "sweep.objectives", rep)
-        problem = metric_problem(obj.metric)
-        if problem:
-            rep.add("sweep.objectives", f"{key}: {problem}")
-            continue
-        out.append(Objective(obj.metric, obj.mode))
+        out.append(Objective(o.metric, o.mode))
+    if not s.objectives:
+        rep.add("sweep.objectives", "name at least one, e.g. [acc@targets]")
     if len({o.key for o in out}) != len(out):
         rep.add("sweep.objectives", "each metric may appear once")
     return out
 
 
-def metric_problem(metric: str) -> str | None:
-    if metric in CURVE_METRICS:
-        return None
-    head, at, tail = metric.partition("@")
-    if head == "acc" and at:
-        if tail == "target":
-            return None
-        try:
-            r = float(tail)
-        except ValueError:
-            r = -1.0
-        if 0.0 <= r < 1.0:
-            return None
-        return f"{metric!r}: the rate after '@' must be a number in [0, 1) or `target`"
-    known = [*CURVE_METRICS, "acc@RATE", "acc@target"]
-    return f"unknown metric {metric!r}{suggest(metric, known)}; choose one of: {', '.join(known)}"
-
-
-def _repeats(s: _SweepSection, rep: Reporter) -> dict[str, list[Any]]:
+def _repeats(s: SweepSection, rep: Reporter) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
-    raw = s.repeats
-    if raw is not None:
-        if not isinstance(raw, dict):
-            rep.add(
-                "sweep.repeats", "expected a mapping of run-config keys to lists, e.g. {data.fold: [1, 2, 3]}"
-            )
+    for k, v in (s.repeats or {}).items():
+        if not v:
+            rep.add(f"sweep.repeats.{k}", "expected a non-empty list of values")
+        elif "." not in k or k.split(".")[0] not in SECTIONS:
+            rep.add(f"sweep.repeats.{k}", f"expected a run-config key section.key ({', '.join(SECTIONS)})")
         else:
-            for k, v in raw.items():
-                if not isinstance(v, list) or not v:
-                    rep.add(f"sweep.repeats.{k}", "expected a non-empty list of values")
-                elif "." not in str(k) or str(k).split(".")[0] not in SECTIONS:
-                    rep.add(
-                        f"sweep.repeats.{k}", f"expected a run-config key section.key ({', '.join(SECTIONS)})"
-                    )
-                else:
-                    out[str(k)] = list(v)
+            out[k] = list(v)
     if s.seeds is not None:
         if not s.seeds:
             rep.add("sweep.seeds", "expected a non-empty list of seeds")
@@ -582,229 +444,8 @@ def _repeats(s: _SweepSection, rep: Reporter) -> dict[str, list[Any]]:
     return out
 
 
-def _space(raw: dict[str, Any], rep: Reporter) -> list[Param]:
-    out: list[Param] = []
-    for key, entry in raw.items():
-        key = str(key)
-        where = f"space.{key}"
-        if "." not in key or key.split(".")[0] not in SECTIONS:
-            rep.add(where, f"a search key is a dotted run-config key section.key ({', '.join(SECTIONS)})")
-            continue
-        if not isinstance(entry, dict):
-            rep.add(where, "expected {type: float|int|categorical, ...}")
-            continue
-        p = build(_Param, entry, where, rep)
-        if p.type is None:
-            rep.add(where, "needs `type: float`, `type: int` or `type: categorical`")
-            continue
-        before = len(rep.issues)
-        if p.type == "categorical":
-            if not p.choices:
-                rep.add(f"{where}.choices", "a categorical needs a non-empty list of choices")
-            elif any(p.choices[i] == p.choices[j] for i in range(len(p.choices)) for j in range(i)):
-                rep.add(f"{where}.choices", "choices must be distinct")
-            for extra in ("low", "high", "step"):
-                if entry.get(extra) is not None:
-                    rep.add(f"{where}.{extra}", "only float and int ranges take low/high/step")
-        else:
-            if p.low is None or p.high is None:
-                rep.add(where, f"a {p.type} range needs `low` and `high`")
-            elif p.low > p.high:
-                rep.add(f"{where}.low", f"low ({p.low}) must be <= high ({p.high})")
-            if p.choices is not None:
-                rep.add(
-                    f"{where}.choices",
-                    f"a {p.type} range takes low/high, not choices (use type: categorical)",
-                )
-            if p.log and p.low is not None and p.low <= 0:
-                rep.add(f"{where}.low", "a log range needs low > 0")
-            if p.log and p.step is not None:
-                rep.add(f"{where}.step", "Optuna takes either `log: true` or `step`, not both")
-            if p.step is not None and p.step <= 0:
-                rep.add(f"{where}.step", "must be > 0")
-            if p.type == "int":
-                for sub in ("low", "high", "step"):
-                    v = getattr(p, sub)
-                    if v is not None and float(v) != int(v):
-                        rep.add(f"{where}.{sub}", f"an int range needs integers, got {v}")
-        when = _when(p.when, where, rep)
-        if len(rep.issues) > before:
-            continue
-        as_int = p.type == "int"
-        conv = (lambda v: None if v is None else int(v)) if as_int else (lambda v: v)
-        out.append(
-            Param(
-                key=key,
-                type=p.type,
-                low=conv(p.low),
-                high=conv(p.high),
-                log=p.log,
-                step=conv(p.step),
-                choices=list(p.choices or []),
-                when=when,
-            )
-        )
-    return out
-
-
-def _when(raw: Any, where: str, rep: Reporter) -> dict[str, list[Any]]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not raw:
-        rep.add(f"{where}.when", "expected a mapping key -> allowed values, e.g. {method.name: [srmp, mrmp]}")
-        return {}
-    return {str(k): (v if isinstance(v, list) else [v]) for k, v in raw.items()}
-
-
-def _check_conditions(spec_: SweepSpec, rep: Reporter) -> None:
-    order = [p.key for p in spec_.space]
-    params = spec_.params
-    for p in spec_.space:
-        for k, allowed in p.when.items():
-            where = f"space.{p.key}.when"
-            if k == p.key:
-                rep.add(where, "a key cannot depend on itself")
-            elif k in params:
-                if order.index(k) > order.index(p.key):
-                    rep.add(where, f"{k} must come before {p.key} in `space` (conditions read earlier keys)")
-                elif params[k].type != "categorical":
-                    rep.add(where, f"{k} is a {params[k].type} range: conditions need a categorical key")
-                else:
-                    missing = [a for a in allowed if a not in params[k].choices]
-                    if missing:
-                        rep.add(where, f"{_fmt(missing)} not among the choices of {k}")
-            elif k.split(".")[0] not in SECTIONS or "." not in k:
-                rep.add(where, f"{k}: expected a space key or a run-config key section.key")
-            elif spec_.base_value(k) not in allowed:
-                rep.add(where, f"never true: {k} is {spec_.base_value(k)!r} in base and not searched")
-        if p.key in spec_.repeats:
-            rep.add(f"space.{p.key}", "is also in sweep.repeats/seeds: search it or repeat it, not both")
-    data_params = [p for p in spec_.space if p.key.startswith("data.")]
-    for p in data_params:
-        if p.grid() is None:
-            rep.add(f"space.{p.key}", "data keys must be categorical or int: each dataset is prepared once")
-    n_data = math.prod(len(p.grid() or [0]) for p in data_params) * math.prod(
-        len(v) for k, v in spec_.repeats.items() if k.startswith("data.")
-    )
-    if n_data > MAX_DATA_VARIANTS:
-        rep.add(
-            "space", f"{n_data} distinct data configs; at most {MAX_DATA_VARIANTS} are prepared per sweep"
-        )
-
-
-def _context(spec_: SweepSpec, p: Param) -> dict[str, Any]:
-    """Values of earlier keys that make `p` active (the first allowed value of each condition)."""
-    forced: dict[str, Any] = {}
-    params = spec_.params
-    for k, allowed in p.when.items():
-        if k in params:
-            forced.update(_context(spec_, params[k]))
-            forced[k] = allowed[0]
-    return forced
-
-
-def _check_samples(spec_: SweepSpec, rep: Reporter) -> None:
-    """Build the base with each choice and range end (and each repeat) through the core's validation."""
-    samples: list[tuple[dict[str, Any], dict[str, Any], str, str | None]] = []
-    default = spec_.resolve({})
-    for r in spec_.repeat_list():
-        samples.append((default, r, "", None))
-    for p in spec_.space:
-        ctx = _context(spec_, p)
-        for value, sub in p.edges():
-            forced = {**ctx, p.key: value}
-            chosen = spec_.resolve(forced)
-            if p.key not in chosen:
-                rep.add(f"space.{p.key}.when", "never active")
-                break
-            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in forced.items())
-            samples.append((chosen, {}, shown, f"space.{p.key}.{sub}"))
-    seen: set[tuple[str, str]] = set()
-    registered = _method_keys()
-    for chosen, repeat, shown, line_key in samples:
-        try:
-            cfg = config_from_dict(spec_.trial_config(chosen, repeat), spec_.path)
-        except ConfigError as e:
-            for issue in e.issues:
-                key, line = _locate(spec_, rep, issue.key, chosen, repeat, line_key)
-                message = issue.message + _method_hint(issue, spec_, registered)
-                if (key, message) in seen:
-                    continue
-                seen.add((key, message))
-                suffix = f" (sampled {shown})" if shown else (f" (repeat {_fmt(repeat)})" if repeat else "")
-                rep.issues.append(Issue(spec_.path, key, message + suffix, line))
-            continue
-        for obj in spec_.objectives:
-            problem = None
-            if obj.rate is not None and not any(abs(obj.rate - r) < 1e-9 for r in cfg.eval.rates):
-                problem = f"{obj.metric}: rate {obj.rate} is not in eval.rates"
-            elif obj.metric == "acc@target" and cfg.method.rate is None:
-                problem = f"acc@target needs a method with a `rate` key; method {cfg.method.name} has none"
-            if problem and ("sweep.objectives", problem) not in seen:
-                seen.add(("sweep.objectives", problem))
-                rep.add("sweep.objectives", problem + (f" (sampled {shown})" if shown else ""))
-
-
-def _locate(
-    spec_: SweepSpec,
-    rep: Reporter,
-    key: str,
-    chosen: dict[str, Any],
-    repeat: dict[str, Any],
-    line_key: str | None,
-) -> tuple[str, int | None]:
-    """Where in the sweep file a run-config issue comes from: a space entry, a repeat, or base."""
-    for k in chosen:
-        if key == k or key.startswith(k + "."):
-            sub = line_key if line_key and line_key.startswith(f"space.{k}.") else None
-            return f"space.{k}", rep.lines.get(sub or "") or rep.line_of(f"space.{k}")
-    for k in repeat:
-        if key == k or key.startswith(k + "."):
-            where = (
-                "sweep.seeds" if k == "train.seed" and "seeds" in spec_.raw["sweep"] else f"sweep.repeats.{k}"
-            )
-            return where, rep.line_of(where)
-    where = f"base.{key}" if key else "base"
-    return where, rep.line_of(where)
-
-
-def _method_keys() -> dict[str, set[str]]:
-    from mrmp.methods import registry
-
-    return {n: {f.name for f in dataclasses.fields(registry.get(n).Params)} for n in registry.names()}
-
-
-def _method_hint(issue: Issue, spec_: SweepSpec, registered: dict[str, set[str]]) -> str:
-    if not issue.message.startswith("unknown key") or not issue.key.startswith("method."):
-        return ""
-    name = issue.key.split(".", 1)[1]
-    takers = [m for m, keys in registered.items() if name in keys]
-    if not takers or issue.key not in spec_.params:
-        return ""
-    return f"; only {', '.join(takers)} take it: add `when: {{method.name: [{', '.join(takers)}]}}`"
-
-
-def _check_searcher(spec_: SweepSpec, trials: int | None, rep: Reporter) -> None:
-    if spec_.searcher == "grid":
-        no_grid = [p.key for p in spec_.space if p.grid() is None]
-        for k in no_grid:
-            rep.add(f"space.{k}", "a grid needs categorical or int keys, or a float with `step`")
-        if no_grid:
-            return
-        bound = math.prod(len(p.grid() or []) for p in spec_.space)
-        n = len(spec_.grid_points()) if bound <= 100 * MAX_GRID else bound
-        if n > MAX_GRID:
-            rep.add("space", f"the grid has more than {MAX_GRID} points")
-        elif trials is not None and trials != n:
-            rep.add("sweep.trials", f"the grid has {n} points: remove `trials` or set it to {n}")
-        spec_.trials = n
-    else:
-        spec_.trials = trials or 8
-
-
-def _tracker_spec(trk: _Tracking, sweep_dir: Path, name: str, rep: Reporter) -> TrackerSpec:
-    from mrmp.tracking.mlflow_backend import local_store
-
+def _tracker_spec(s: SweepSection, sweep_dir: Path, name: str, rep: Reporter) -> TrackerSpec:
+    trk = s.tracking
     experiment = trk.experiment or name
     if trk.backend == "local":
         return TrackerSpec(
@@ -813,8 +454,8 @@ def _tracker_spec(trk: _Tracking, sweep_dir: Path, name: str, rep: Reporter) -> 
     if trk.backend == "none":
         return TrackerSpec("none", None, experiment)
     if trk.uri is None:
-        uri, artifacts = local_store(sweep_dir)
-        return TrackerSpec("mlflow", uri, experiment, artifacts)
+        d = sweep_dir.resolve()
+        return TrackerSpec("mlflow", f"sqlite:///{d / 'mlflow.db'}", experiment, (d / "artifacts").as_uri())
     uri = trk.uri
     if "://" not in uri and not uri.startswith("sqlite:"):
         rep.add(

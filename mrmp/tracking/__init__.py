@@ -1,6 +1,6 @@
 """Where sweeps record runs: the `Tracker` interface and its backends (MLflow, local files, null, remote).
 
-Only this package and `mrmp.sweep` import MLflow (and Ray, for the remote tracker), always lazily.
+Only this package and `mrmp.sweep` import MLflow, always lazily.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from .base import (
     FINISHED,
     KILLED,
     RUNNING,
-    TAG_KEY,
-    TAG_KIND,
     NullTracker,
     RunRecord,
     Tracker,
@@ -59,8 +57,6 @@ __all__ = [
     "FINISHED",
     "KILLED",
     "RUNNING",
-    "TAG_KEY",
-    "TAG_KIND",
     "NullTracker",
     "RunRecord",
     "Tracker",

@@ -106,6 +106,8 @@ class LocalTracker(Tracker):
             tags=meta["tags"],
             params=meta["params"],
             metrics={k: v for k, (_, v) in latest.items()},
+            start_time=meta["start_time"],
+            end_time=meta["end_time"],
         )
 
     def find_runs(self, parent_id=None, tags=None) -> list[RunRecord]:

@@ -16,6 +16,8 @@ from typing import Any
 from .base import FAILED, FINISHED, KILLED, RUNNING, TAG_PARENT, RunRecord, Tracker, _strs, param_value
 
 PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests child runs by
+# The MLflow UI (3.x) opens an experiment in its GenAI view unless told it holds model training runs.
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 _BATCH_METRICS = 1000  # MLflow's per-request limits
 _BATCH_PARAMS = 100
 _MAX_PARAM_LEN = 6000
@@ -34,17 +36,21 @@ class MlflowTracker(Tracker):
 
     def __init__(self, uri: str, experiment: str, artifact_location: str | None = None):
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # reads print bars otherwise
+        import logging
+
         from mlflow import MlflowClient
 
+        for name in ("mlflow.store.db.utils", "alembic"):  # a new store's migrations, line by line
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.uri = uri
-        self.client = MlflowClient(
-            uri
-        )  # a fresh sqlite DB gets its schema here: open it in ONE process first
+        if uri.startswith("sqlite:///"):
+            create_sqlite_store(Path(uri[len("sqlite:///") :]))
+        self.client = MlflowClient(uri)
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
             try:
                 self.experiment_id = self.client.create_experiment(
-                    experiment, artifact_location=artifact_location
+                    experiment, artifact_location=artifact_location, tags={EXPERIMENT_KIND: MODEL_TRAINING}
                 )
             except Exception:  # another process created it in between
                 exp = self.client.get_experiment_by_name(experiment)
@@ -58,6 +64,8 @@ class MlflowTracker(Tracker):
                     "remove it with `mlflow gc`"
                 )
             self.experiment_id = exp.experiment_id
+            if exp.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+                self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
         self.experiment = experiment
 
     # --- writing --------------------------------------------------------------------------------------------
@@ -160,7 +168,30 @@ def _record(run: Any) -> RunRecord:
         tags=tags,
         params=dict(run.data.params),
         metrics=dict(run.data.metrics),
+        start_time=run.info.start_time / 1000 if run.info.start_time else None,
+        end_time=run.info.end_time / 1000 if run.info.end_time else None,
     )
+
+
+def create_sqlite_store(path: Path) -> None:
+    """Create a sqlite MLflow store at `path` if there is none, atomically: its schema is built in a temporary
+    file beside it (seconds of migrations), which then takes the name. A process killed meanwhile leaves no
+    half-migrated store behind, and two processes never migrate the same file."""
+    if path.exists():
+        return
+    from mlflow import MlflowClient
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".creating")
+    os.close(fd)
+    os.unlink(tmp)  # sqlite creates it
+    try:
+        MlflowClient(f"sqlite:///{tmp}").search_experiments(max_results=1)
+        if not path.exists():
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def local_store(directory: str | os.PathLike[str]) -> tuple[str, str]:

@@ -101,3 +101,24 @@ def evaluate_curve(
             )
     model.train(was_training)
     return points
+
+
+@torch.no_grad()
+def accuracy_at(method: PruningMethod, rates: Sequence[float], x: Tensor, y: Tensor) -> dict[float, float]:
+    """Accuracy of `method`'s model on (x, y) at each rate it is scored at: no integrity report, one batched
+    forward per cache-sized chunk (what a sweep reads between reports)."""
+    model = method.model
+    was_training = model.training
+    model.eval()
+    rates = method.curve_rates(rates)
+    attention = x.shape[0] * getattr(model, "heads", 1) * x.shape[1] ** 2
+    chunk = max(1, CHUNK_ELEMENTS // max(attention, 1)) if x.device.type == "cpu" else len(rates)
+    shared: dict[str, Tensor] = {}
+    out: dict[float, float] = {}
+    for start in range(0, len(rates), chunk):
+        part = list(rates[start : start + chunk])
+        logits = model(x, method.eval_masks_batch(part), shared=shared)
+        acc = (logits.argmax(-1) == y).float().mean(-1)
+        out.update({float(r): float(a) for r, a in zip(part, acc)})
+    model.train(was_training)
+    return out

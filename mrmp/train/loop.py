@@ -26,7 +26,7 @@ from mrmp.methods import Phase, PruningMethod, registry
 from mrmp.model import AttentionGCN, build_model
 
 from .data import PreparedData
-from .evaluate import CurvePoint, evaluate_curve
+from .evaluate import CurvePoint, accuracy_at, evaluate_curve
 
 
 def resolve_device(name: str) -> torch.device:
@@ -226,3 +226,10 @@ class Trainer:
         """The accuracy-vs-rate curve on the validation and test splits."""
         val = (self.x_val, self.y_val) if len(self.y_val) else None
         return evaluate_curve(self.method, rates or self.cfg.eval.rates, (self.x_test, self.y_test), val)
+
+    def validation_accuracy(self, rates: list[float]) -> dict[float, float]:
+        """Validation accuracy at each rate the method is scored at (no integrity report): what a sweep reads
+        between reports. Empty without a validation split."""
+        if not len(self.y_val):
+            return {}
+        return accuracy_at(self.method, rates, self.x_val, self.y_val)

@@ -1,7 +1,10 @@
 """Turn plain mappings (from YAML) into typed dataclasses, gathering every issue.
 
-A field's type comes from its annotation (bool, int, float, str, optional, list of float); bounds and choices
-come from `field(metadata=spec(...))`. Unknown keys get a "did you mean" from `difflib`.
+A field's type comes from its annotation (bool, int, float, str, optional, list, dict with str keys, or another
+dataclass, alone or in a list: those are built recursively, their issues keyed `outer.inner` or
+`outer[i].inner`); bounds and choices come from `field(metadata=spec(...))`. Unknown keys get a "did you mean"
+from `difflib`. A dataclass may accept a shorthand for its mapping (e.g. `scheduler: asha` for
+`{name: asha}`) by defining a classmethod `shorthand(value) -> dict | None`.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ class Reporter:
         self.issues: list[Issue] = []
 
     def line_of(self, key: str) -> int | None:
+        """The line of `key`, else of its closest enclosing key (`a.b[2].c` -> `a.b[2]`, `a.b`, `a`)."""
         while key:
             if key in self.lines:
                 return self.lines[key]
-            key = key.rpartition(".")[0]
+            key = key[: key.rindex("[")] if key.endswith("]") else key.rpartition(".")[0]
         return None
 
     def add(self, key: str, message: str) -> None:
@@ -61,6 +65,10 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is list:
         return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"mapping of {_type_name(typing.get_args(tp)[1])}"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
     return {type(None): "null"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
@@ -79,6 +87,11 @@ def coerce(value: Any, tp: Any) -> Any:
             raise TypeError
         (item,) = typing.get_args(tp)
         return [coerce(v, item) for v in value]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise TypeError
+        _, item = typing.get_args(tp)
+        return {str(k): coerce(v, item) for k, v in value.items()}
     if tp is type(None):
         if value is None:
             return None
@@ -128,6 +141,38 @@ def _check_bounds(value: Any, meta: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _dataclass_of(tp: Any) -> tuple[type | None, bool, bool]:
+    """(dataclass, in a list, optional) when `tp` is a dataclass, `list[dataclass]`, or either `| None`."""
+    optional = False
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(tp))
+        if len(args) != 1:
+            return None, False, optional
+        tp = args[0]
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        return (item, True, optional) if dataclasses.is_dataclass(item) else (None, False, optional)
+    return (tp, False, optional) if dataclasses.is_dataclass(tp) else (None, False, optional)
+
+
+def _nested(cls: type, many: bool, raw: Any, key: str, rep: Reporter) -> Any:
+    """Build a dataclass-typed field (or a list of them), expanding each one's shorthand first."""
+    shorthand = getattr(cls, "shorthand", None)
+
+    def one(value: Any, where: str) -> Any:
+        if shorthand is not None and not isinstance(value, Mapping):
+            expanded = shorthand(value)
+            if expanded is not None:
+                value = expanded
+        return build(cls, value, where, rep)
+
+    if not many:
+        return one(raw, key)
+    items = raw if isinstance(raw, list) else [raw]  # one item may stand for a list of one
+    return [one(v, f"{key}[{i}]" if len(items) > 1 else key) for i, v in enumerate(items)]
+
+
 def build(cls: type, raw: Any, prefix: str, rep: Reporter, skip: typing.Iterable[str] = ()) -> Any:
     """Validate mapping `raw` into dataclass `cls`; issues go to `rep`. Returns an instance (defaults where bad)."""
     if raw is None:
@@ -146,6 +191,13 @@ def build(cls: type, raw: Any, prefix: str, rep: Reporter, skip: typing.Iterable
         if name in skip or name not in raw:
             continue
         key = f"{prefix}.{name}" if prefix else name
+        sub, many, optional = _dataclass_of(hints[name])
+        if sub is not None:
+            if raw[name] is None and optional:
+                values[name] = None
+            else:
+                values[name] = _nested(sub, many, raw[name], key, rep)
+            continue
         try:
             value = coerce(raw[name], hints[name])
         except TypeError:

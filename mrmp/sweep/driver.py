@@ -1,0 +1,489 @@
+"""The sweep driver: `Sweep(spec).run()` prepares the data, starts Ray and the stores, runs the trials on Ray
+Tune with Optuna proposing them and the trial lifecycle recording them, and ends with a summary.
+
+Order matters:
+1. validate (done by `load_sweep`), take the sweep's lock, and decide what to do (a new sweep; a resume of an
+   interrupted part; a growth by more trials; or nothing, for a finished sweep);
+2. prepare every dataset the sweep can use: a missing dataset fails here, before Ray, a tracking run, a study or
+   a Tune experiment exist; a local sweep also checks that this machine can place one trial;
+3. start (or join) Ray while the tracking store opens (a fresh sqlite DB gets its schema once, here), then
+   check that some node can place one trial;
+4. the parent run, the banner; then each part: an interrupted one is restored (`Tuner.restore`) after squaring the
+   tracking store and the Optuna study with Tune's saved state; new trials run as a new part on the same study;
+5. close any run left open, end the parent, refresh the report on it, print the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mrmp.provenance import provenance
+from mrmp.tracking import FINISHED, KILLED, RUNNING, Tracker
+from mrmp.validation import ConfigError, Issue
+
+from .lifecycle import Outcome, Tag, TrialRuns
+from .report import ReportRefresher
+from .results import best_per_method, outcome_counts, trials
+from .spec import SweepSpec
+from .state import DriverLock, SweepState, now, read_state
+from .views import summary_lines, sweep_params
+
+# Measured defaults for this stack (docs/sweeps.md, stack notes §10); a value already in the environment wins.
+ENV_DEFAULTS = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the tracking store is the record: no result.json/CSV/TensorBoard
+    "RAY_AIR_NEW_OUTPUT": "0",  # Tune's classic output, which verbose=0 silences: mrmp prints its own
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+LOCAL_ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled"}  # loopback-only local cluster: no ~/.ray/auth_token
+OBJECT_STORE_BYTES = 256 * 1024**2  # the datasets are kB to MB; Ray's default would reserve 30 % of RAM
+
+
+def apply_env_defaults(local: bool = True) -> None:
+    for k, v in {**ENV_DEFAULTS, **(LOCAL_ENV_DEFAULTS if local else {})}.items():
+        os.environ.setdefault(k, v)
+
+
+@dataclass
+class SweepOutcome:
+    status: str  # finished | interrupted | nothing_to_do
+    wall_s: float
+    trials: dict[str, int] = field(default_factory=dict)  # outcome -> count
+    best: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> row
+    parent_run_id: str = ""
+    failed: list[str] = field(default_factory=list)  # "name: error" of trials that failed for good
+
+    @property
+    def exit_code(self) -> int:
+        """0 done; 130 interrupted (resumable); 3 a trial's process was lost (--resume retries it); 1 no trial
+        has a score (every one failed or diverged)."""
+        if self.status == "interrupted":
+            return 130
+        if self.trials.get(Outcome.LOST.value):
+            return 3
+        if self.status == "finished" and not any(self.trials.get(o.value) for o in Outcome if o.scored):
+            return 1
+        return 0
+
+
+class Sweep:
+    """Runs (or resumes, or grows) one sweep. `prepare` maps a DataConfig to PreparedData (default: the core's)."""
+
+    def __init__(
+        self,
+        spec: SweepSpec,
+        *,
+        address: str | None = None,
+        prepare: Callable[[Any], Any] | None = None,
+        log: Callable[[str], None] = print,
+        quiet: bool = False,
+    ):
+        self.spec = spec
+        self.address = address
+        self.prepare = prepare
+        self.log = log
+        self.quiet = quiet
+        self.lock = DriverLock(spec.dir)
+        self.tracker: Tracker | None = None
+        self.state: SweepState | None = None
+
+    # --- the whole run ------------------------------------------------------------------------------------
+    def run(self, resume: bool = False, add_trials: int = 0) -> SweepOutcome:
+        apply_env_defaults(local=self.address is None)
+        t0 = time.perf_counter()
+        if add_trials and self.spec.searcher == "grid":
+            raise ConfigError(
+                [Issue("--add-trials", "", f"a grid sweep has exactly its {self.spec.trials} points")]
+            )
+        self.state = read_state(self.spec.dir)
+        running = self.lock.holder()
+        if running is not None:  # what a second driver must hear first, with or without --resume
+            raise ConfigError([Issue(self.spec.path, "", self._running_message(running))])
+        self._check_launch(resume)
+        if not self.lock.acquire():
+            holder = self.lock.holder() or {}
+            raise ConfigError([Issue(self.spec.path, "", self._running_message(holder))])
+        try:
+            if self.state is not None and add_trials:
+                self.spec.trials = max(self.spec.trials, self.state.trials_launched) + add_trials
+            todo = self._todo()
+            if not todo:
+                return self._nothing_to_do(t0)
+            return self._launch(todo, resume, t0)
+        finally:
+            self.lock.release()
+
+    def _running_message(self, holder: dict[str, Any]) -> str:
+        who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, since {holder.get('since', '?')}"
+        return (
+            f"sweep {self.spec.name!r} is running now ({who}): two drivers on one sweep would corrupt it; wait for "
+            "it to end, or stop it (Ctrl-C in its terminal, or kill -INT PID) and then --resume"
+        )
+
+    def _check_launch(self, resume: bool) -> None:
+        spec, state = self.spec, self.state
+        issues = []
+        if state is not None and not resume:
+            issues.append(
+                Issue(
+                    spec.path,
+                    "sweep.name",
+                    f"sweep {spec.name!r} already ran in {spec.dir}: pass --resume to continue or grow it, "
+                    "or choose another sweep.name (--set sweep.name=...) or remove that folder",
+                )
+            )
+        if state is None and resume:
+            issues.append(Issue(spec.path, "", f"nothing to resume: {spec.dir} holds no launched sweep"))
+        if state is not None and resume and state.data.get("fingerprint") != spec.fingerprint():
+            issues.append(
+                Issue(
+                    spec.path,
+                    "",
+                    "the sweep changed since its first launch (what it searches or how it scores): --resume needs "
+                    "the same file and --set values (only sweep.trials, concurrency, resources and retries may "
+                    f"change); it was launched from {state.data.get('sweep_file')}",
+                )
+            )
+        if issues:
+            raise ConfigError(issues)
+
+    def _todo(self) -> list[dict[str, Any]]:
+        """The parts to run: the last one if it did not finish, then a new one for trials not launched yet."""
+        state = self.state
+        if state is None:
+            return [{"name": self.spec.name, "trials": self.spec.trials, "status": "new"}]
+        todo = [p for p in state.parts[-1:] if p["status"] != "finished"]
+        more = self.spec.trials - state.trials_launched
+        if more > 0:
+            todo.append({"name": f"{self.spec.name}-{len(state.parts) + 1}", "trials": more, "status": "new"})
+        return todo
+
+    def _nothing_to_do(self, t0: float) -> SweepOutcome:
+        state = self.state
+        self.log(
+            f"sweep {self.spec.name}: finished ({state.trials_launched} trials); nothing to do. "
+            f"Grow it with --add-trials N (or --resume --set sweep.trials=N); look at it with `mrmp ui {self.spec.ref}`"
+        )
+        return SweepOutcome(
+            "nothing_to_do", time.perf_counter() - t0, state.data.get("trials", {}), {}, state.parent_run_id
+        )
+
+    # --- launching ----------------------------------------------------------------------------------------
+    def _launch(self, todo: list[dict[str, Any]], resume: bool, t0: float) -> SweepOutcome:
+        spec = self.spec
+        prepare = self.prepare
+        if prepare is None:
+            from mrmp.train import prepare_data as prepare
+        datasets = {
+            key: prepare(dcfg) for key, dcfg in spec.data_configs().items()
+        }  # DataError: nothing started
+        from . import cluster
+
+        if self.address is None:
+            cluster.check_resources(spec, cluster.local_nodes(gpus=spec.gpu > 0), "this machine")
+        spec.dir.mkdir(parents=True, exist_ok=True)
+        # Under `ray job submit --working-dir`, the current directory is the job's unpacked package, which Ray may
+        # remove and unpack again while the job runs: resolve what is relative to it, then leave it.
+        self.sweep_file = str(Path(spec.path).resolve())
+        cluster.leave_job_working_dir(spec.dir)
+        opened: dict[str, Any] = {}
+        opener = threading.Thread(target=self._open_tracker, args=(opened,), daemon=True)
+        opener.start()  # the tracking store's schema (seconds for a fresh sqlite DB) while Ray starts
+        try:
+            started = cluster.init_ray(
+                self.address, {k: os.environ[k] for k in ENV_DEFAULTS if k in os.environ}
+            )
+        except BaseException:  # Ctrl-C while Ray starts: the store still ends whole
+            opener.join()
+            raise
+        try:
+            opener.join()
+            if "error" in opened:
+                raise opened["error"]
+            self.tracker = opened["tracker"]
+            cluster.check_cluster(spec, self.address)  # before any run, study or Tune experiment exists
+            return self._run_parts(todo, resume, datasets, t0)
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+
+    def _open_tracker(self, out: dict[str, Any]) -> None:
+        import logging
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # a fresh store's migrations, line by line
+        try:
+            out["tracker"] = self.spec.tracking.create()
+        except Exception as e:  # noqa: BLE001  (re-raised in the driver's thread)
+            out["error"] = e
+
+    def _run_parts(
+        self, todo: list[dict[str, Any]], resume: bool, datasets: dict[str, Any], t0: float
+    ) -> SweepOutcome:
+        import ray
+
+        spec = self.spec
+        tags = provenance()
+        parent = self._parent(tags)
+        total = self.state.trials_launched + sum(p["trials"] for p in todo if p["status"] == "new")
+        self._done_before = sum(
+            1 for r in trials(self.tracker, self.state) if r.outcome is not Outcome.RUNNING
+        )
+        if not self.quiet:
+            from .views import banner
+
+            for line in banner(spec, total, resume, self.address, parent):
+                self.log(line)
+        refs = {key: ray.put(data) for key, data in datasets.items()}  # once per sweep; trials get the refs
+        interrupted = False
+        try:
+            for part in todo:
+                interrupted = self._run_part(part, refs, tags, total)
+                if interrupted:
+                    break
+        except BaseException:
+            self._close(interrupted=True, t0=t0, status="interrupted")
+            raise
+        return self._close(interrupted, t0, "interrupted" if interrupted else "finished")
+
+    def _parent(self, tags: dict[str, str]) -> str:
+        import yaml
+
+        spec, tracker = self.spec, self.tracker
+        if self.state is None:
+            parent = tracker.create_run(
+                spec.name, None, {**tags, Tag.KIND: "sweep", "mrmp.sweep_file": self.sweep_file}
+            )
+            tracker.log_params(parent, sweep_params(spec))
+            text = yaml.safe_dump(spec.raw, sort_keys=False)
+            tracker.log_artifact(parent, "sweep.yaml", text)
+            (spec.dir / "sweep.yaml").write_text(text, encoding="utf-8")
+            self.state = SweepState(
+                spec.dir,
+                {
+                    "name": spec.name,
+                    "sweep_file": self.sweep_file,
+                    "fingerprint": spec.fingerprint(),
+                    "parent_run_id": parent,
+                    "tracking": {
+                        "backend": spec.tracking.backend,
+                        "uri": spec.tracking.uri,
+                        "experiment": spec.tracking.experiment,
+                        "artifact_location": spec.tracking.artifact_location,
+                    },
+                    "objectives": [{"metric": o.metric, "mode": o.mode} for o in spec.objectives],
+                    "target_rates": spec.targets,
+                    "optuna": {"url": spec.optuna_url, "study": spec.name},
+                    "tune_dir": spec.tune_location,
+                    "created": now(),
+                    "parts": [],
+                    "launches": [],
+                },
+            )
+        else:
+            parent = self.state.parent_run_id
+            tracker.set_status(parent, RUNNING)
+        self.state.data["status"] = "running"
+        self.state.data["launches"].append(
+            {"at": now(), "address": self.address or "local", "pid": os.getpid(), "host": platform.node()}
+        )
+        self.state.save()
+        return parent
+
+    def _run_part(self, part: dict[str, Any], refs: dict[str, Any], tags: dict[str, str], total: int) -> bool:
+        """Run one part to its end; True when interrupted."""
+        from ray import tune
+
+        from .cluster import split_location, trial_resources
+        from .hooks import Lifecycle, make_scheduler, tune_trainable
+        from .progress import Progress
+        from .searcher import StudyLink, make_searcher
+        from .trial import TrialContext
+
+        spec, state = self.spec, self.state
+        location = f"{state.data['tune_dir'].rstrip('/')}/{part['name']}"
+        link = StudyLink(spec.optuna_url, spec.name)
+        factory = RunsFactory(spec, state.parent_run_id, tags)
+        callbacks: list[Any] = [Lifecycle(factory, ReportRefresher(spec.dir, state.parent_run_id))]
+        if not self.quiet:
+            callbacks.append(Progress(spec, total, link, done=self._done_before, log=self.log))
+        ctx = TrialContext(spec=spec, data=refs, ended=self._ended() if part["status"] != "new" else {})
+        trainable = tune.with_resources(
+            tune.with_parameters(tune_trainable, ctx=ctx), trial_resources(spec.cpu, spec.gpu)
+        )
+        quiet_tune_logs()  # before the restore too: it reads the saved results and warns of missing files
+        if part["status"] != "new" and tune.Tuner.can_restore(location):
+            tuner = tune.Tuner.restore(location, trainable=trainable, resume_errored=True)
+            self._reconcile(tuner, link, factory)  # the callbacks are the ones the part was saved with
+        else:
+            storage_path, name = split_location(location)
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=make_searcher(spec),
+                    scheduler=make_scheduler(spec),
+                    num_samples=part["trials"],
+                    max_concurrent_trials=spec.concurrency,
+                    trial_dirname_creator=lambda t: t.trial_id,  # short: Tune's default spells out the config
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name=name,
+                    storage_path=storage_path,
+                    failure_config=tune.FailureConfig(max_failures=spec.section.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.section.keep_checkpoints),
+                    verbose=0,
+                    callbacks=callbacks,
+                ),
+            )
+            if part["status"] == "new":
+                part = {**part, "status": "running"}
+                state.parts.append(part)
+                state.save()
+        results = tuner.fit()
+        # Interrupted: Tune ended before every trial of the part did. Trials it cut off are marked terminated in
+        # its results without a completion event, so their runs are still open (the lifecycle closes a run on every
+        # end Tune reports, errors included); trials it never created are missing from its results.
+        ids = {Path(r.path).name for r in results}
+        still_open = [
+            r
+            for r in self.tracker.find_runs(state.parent_run_id)
+            if r.status == RUNNING and r.tags.get(Tag.TUNE_ID) in ids
+        ]
+        interrupted = bool(still_open) or len(results) < part["trials"]
+        status = "interrupted" if interrupted else "lost" if self._lost_in(results) else "finished"
+        for p in state.parts:
+            if p["name"] == part["name"]:
+                p["status"] = status  # not finished: --resume restores the part and retries what it lost
+        state.save()
+        return interrupted
+
+    def _lost_in(self, results: Any) -> bool:
+        """Whether a trial of this part ended lost (its process or node died after its retries)."""
+        ids = {Path(r.path).name for r in results}
+        lost = self.tracker.find_runs(self.state.parent_run_id, {Tag.OUTCOME: Outcome.LOST.value})
+        return any(r.tags.get(Tag.TUNE_ID) in ids for r in lost)
+
+    def _reconcile(self, tuner: Any, link: Any, factory: RunsFactory) -> None:
+        """Before a restored part runs: runs and Optuna trials of trials Tune had not saved when the driver was
+        killed are put back (the run marked lost until its Optuna trial, asked again, adopts it)."""
+        known = {Path(r.path).name for r in tuner.get_results()}
+        runs = factory()
+        lost = [
+            r
+            for r in self.tracker.find_runs(self.state.parent_run_id)
+            if r.status == RUNNING and r.tags.get(Tag.TUNE_ID) not in known
+        ]
+        for r in lost:
+            runs.mark_lost(
+                r,
+                "the sweep's driver stopped before Tune saved this trial; --resume runs its Optuna trial again",
+            )
+        requeued = link.requeue(known)
+        if lost or requeued:
+            self.log(
+                f"resume: {len(lost)} run(s) of trials Tune had not saved; Optuna trial(s) {requeued} asked again"
+            )
+
+    def _ended(self) -> dict[str, dict[str, Any]]:
+        """The last result of each trial whose run ended without an error (see `TrialContext.ended`)."""
+        from .lifecycle import SETTLED
+        from .trial import EPOCH, OUTCOME
+
+        out = {}
+        for r in self.tracker.find_runs(self.state.parent_run_id):
+            outcome = r.tags.get(Tag.OUTCOME)
+            if r.status != RUNNING and outcome in SETTLED and Tag.TUNE_ID in r.tags:
+                values = {o.key: r.metrics.get(o.key, o.worst()) for o in self.spec.objectives}
+                out[r.tags[Tag.TUNE_ID]] = {EPOCH: int(r.tags.get(Tag.EPOCHS, 0)), OUTCOME: outcome, **values}
+        return out
+
+    # --- closing ------------------------------------------------------------------------------------------
+    def _close(self, interrupted: bool, t0: float, status: str) -> SweepOutcome:
+        spec, state, tracker = self.spec, self.state, self.tracker
+        runs = RunsFactory(spec, state.parent_run_id, {})()
+        runs.tracker = tracker
+        runs.close_leftovers(interrupted)
+        records = trials(tracker, state)
+        counts = outcome_counts(records)
+        first = spec.objectives[0]
+        best = {
+            m: {
+                "trial": r.name,
+                "run_id": r.run_id,
+                **{
+                    k: r.metric(k)
+                    for o in spec.objectives
+                    for k in (o.key, f"{o.key}_ci95_lo", f"{o.key}_ci95_hi", f"test_{o.name}")
+                },
+            }
+            for m, r in best_per_method(records, first).items()
+        }
+        wall = time.perf_counter() - t0
+        tracker.log_metrics(
+            state.parent_run_id,
+            {f"trials_{k}": v for k, v in counts.items()} | {"wall_time_s": wall},
+            step=len(state.data["launches"]),
+        )
+        overall = max(
+            best.values(), key=lambda b: b[first.key] * (1 if first.mode == "max" else -1), default=None
+        )
+        if overall is not None:
+            tracker.log_metrics(state.parent_run_id, {f"best_{first.key}": overall[first.key]}, step=0)
+            tracker.set_tags(state.parent_run_id, {Tag.BEST_RUN: overall["run_id"]})
+        ReportRefresher(spec.dir, state.parent_run_id, every_s=0)(runs, log=self.log)
+        tracker.end(state.parent_run_id, KILLED if status == "interrupted" else FINISHED)
+        state.data.update(status=status, trials=counts, wall_time_s=round(wall, 1))
+        state.save()
+        failed = [
+            f"{r.name}: {r.run.tags.get(Tag.ERROR, '')}"
+            for r in records
+            if r.outcome in (Outcome.FAILED, Outcome.LOST)
+        ]
+        outcome = SweepOutcome(status, wall, counts, best, state.parent_run_id, failed)
+        for line in summary_lines(spec, outcome):
+            self.log(line)
+        return outcome
+
+
+@dataclass
+class RunsFactory:
+    """Makes the sweep's `TrialRuns` in whichever process needs them (picklable: Tune saves the callbacks)."""
+
+    spec: SweepSpec
+    parent_id: str
+    tags: dict[str, str]
+
+    def __call__(self) -> TrialRuns:
+        from .searcher import StudyLink
+
+        return TrialRuns(
+            self.spec.tracking.create(),
+            self.spec,
+            self.parent_id,
+            self.tags,
+            StudyLink(self.spec.optuna_url, self.spec.name),
+        )
+
+
+def quiet_tune_logs() -> None:
+    """Tune's own lines (where it saved its state, its result files) say nothing a user of mrmp needs."""
+    import logging
+
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
+    logging.getLogger("ray.tune.tune").setLevel(
+        logging.ERROR
+    )  # its stop and resume hints name Tune APIs: ours say it
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)  # no result.json: ours

@@ -1,0 +1,191 @@
+"""Where mrmp meets Ray Tune: the trainable (worker side) and the callback that drives the trial lifecycle
+(driver side). Both are thin: the work is in `mrmp.sweep.trial` and `mrmp.sweep.lifecycle`.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import queue
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from .lifecycle import TrialRuns
+from .trial import TrialContext, run_trial
+
+STATE_FILE = "trial.pt"
+logger = logging.getLogger(__name__)
+
+
+class TuneSession:
+    """The Ray Tune side of `trial.Session` (valid inside a Tune trial only)."""
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        return load_checkpoint(tune.get_checkpoint())
+
+    def report(self, result: dict[str, Any], state: dict[str, Any] | None) -> None:
+        if state is None:
+            tune.report(result)
+            return
+        import torch
+
+        with tempfile.TemporaryDirectory(prefix="mrmp-ckpt-") as d:
+            torch.save(state, Path(d) / STATE_FILE)
+            tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def load_checkpoint(checkpoint: Any) -> dict[str, Any] | None:
+    """A trial's saved state from a `ray.tune.Checkpoint` (None when it has none)."""
+    import torch
+
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as d:
+        return torch.load(Path(d) / STATE_FILE, weights_only=True)
+
+
+def tune_trainable(config: dict[str, Any], ctx: TrialContext) -> None:
+    """The function Ray Tune runs for each trial (`tune.with_parameters(tune_trainable, ctx=...)`)."""
+    from .cluster import device_tags, isolate_devices
+
+    ended = ctx.ended.get(tune.get_context().get_trial_id())
+    if ended is not None:  # its run already holds its end (see TrialContext.ended)
+        tune.report(ended)
+        return
+    isolate_devices(ctx.spec.gpu)  # before anything touches CUDA: a CPU trial sees no GPU
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)  # a line per checkpoint
+    run_trial(config, ctx, TuneSession(), host={"host": platform.node(), **device_tags()})
+
+
+class Lifecycle(tune.Callback):
+    """Drives each trial's tracking run from Tune's events, in the driver: the one writer of the store.
+
+    Tune waits for its callbacks before it lets a trial go on, so the writes run on one background thread, in
+    the order Tune's events came (each callback only queues what its event carries). They are drained when Tune
+    registers a checkpoint (so whatever a saved checkpoint covers is stored before Tune's saved state refers to
+    it) and when the experiment ends. Picklable: Tune saves it with the experiment; the thread and the tracker
+    start again lazily after a restore."""
+
+    def __init__(
+        self, make_runs: Callable[[], TrialRuns], on_finished: Callable[[TrialRuns], None] | None = None
+    ):
+        self.make_runs = make_runs
+        self.on_finished = on_finished
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_queue": None, "_thread": None}
+
+    # --- the writer thread ----------------------------------------------------------------------------------
+    def _submit(self, op: Callable[[TrialRuns], None]) -> None:
+        if self._thread is None:
+            self._queue = queue.Queue()
+            self._thread = threading.Thread(
+                target=self._write, args=(self._queue,), name="mrmp-tracking", daemon=True
+            )
+            self._thread.start()
+        self._queue.put(op)
+
+    def _write(self, ops: queue.Queue) -> None:
+        runs = self.make_runs()  # the tracker is opened, and only ever used, in this thread
+        while True:
+            op = ops.get()
+            try:
+                if op is None:
+                    return
+                op(runs)
+            except Exception:  # noqa: BLE001  (bookkeeping never stops a sweep: the driver closes runs left open)
+                logger.exception("a tracking write failed")
+            finally:
+                ops.task_done()
+
+    def flush(self) -> None:
+        """Wait until every queued write is stored."""
+        if self._queue is not None:
+            self._queue.join()
+
+    def _finished(self, runs: TrialRuns) -> None:
+        if self.on_finished is not None:
+            self.on_finished(runs)
+
+    # --- Tune's events --------------------------------------------------------------------------------------
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        tid, config = trial.trial_id, dict(trial.config)
+        self._submit(lambda runs: runs.open(tid, config))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        tid, config, result = trial.trial_id, dict(trial.config), dict(result)
+        self._submit(lambda runs: runs.record(tid, result, config))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        tid, config, last, checkpoint = (
+            trial.trial_id,
+            dict(trial.config),
+            dict(trial.last_result),
+            trial.checkpoint,
+        )
+
+        def finish(runs: TrialRuns) -> None:
+            runs.finish(tid, last, config, lambda: (load_checkpoint(checkpoint) or {}).get("network"))
+            self._finished(runs)
+
+        self._submit(finish)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        tid, text = trial.trial_id, _error_text(trial)
+        self._submit(lambda runs: runs.retrying(tid, text))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        from .compat import is_lost_process
+
+        tid, config, text = trial.trial_id, dict(trial.config), _error_text(trial)
+        lost = is_lost_process(text)
+
+        def fail(runs: TrialRuns) -> None:
+            runs.fail(tid, config, text, lost=lost)
+            self._finished(runs)
+
+        self._submit(fail)
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        self.flush()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue, self._thread = None, None
+
+
+# Tune writes a trial's error (error.txt, error.pkl) to the trial's folder in the driver's staging area, and
+# copies it to the storage later: `trial.get_error()` / `get_pickled_error()` read that copy, which is missing
+# or stale when these callbacks run (a killed worker's retry then said only "the trial failed", and a lost
+# process was not recognised). The staged files are read first.
+def _error_text(trial: Any) -> str:
+    path = trial.error_file
+    if path and Path(path).is_file():
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    return trial.get_error() or "the trial failed"
+
+
+def make_scheduler(spec: Any) -> Any:
+    """ASHA over the first objective, in epochs, or None."""
+    if spec.scheduler is None:
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    s, first = spec.scheduler, spec.objectives[0]
+    return ASHAScheduler(
+        time_attr="epoch",  # grace_period and max_t are in epochs
+        metric=first.key,
+        mode=first.mode,
+        grace_period=s["grace_period"],
+        reduction_factor=s["reduction_factor"],
+        max_t=s["max_t"] or 10**6,  # no cap by default: trials end when their training ends
+    )
