@@ -129,6 +129,25 @@ class AttentionGCN(nn.Module):
         f = F.relu(torch.matmul(flat, w) + b)  # (R, B, in) @ (R, in, out) when batched
         return self.classifier(f)
 
+    @torch.no_grad()
+    def pruned_state(self, masks: list[Tensor]) -> dict[str, Tensor]:
+        """The parameters (`named_parameters` names, detached copies) of the network pruned by 2-D `masks`, with
+        the masks and the unit gates baked in: the prunable weights times their masks, a unit's bias zeroed
+        where no kept path reaches it, and blocks 2…L's query and key rows zeroed for the input units no kept
+        path leads out of. A plain forward on these parameters computes `forward(x, masks)`."""
+        gates = unit_gates(masks, [p.in_repeat for p in self.prunable])
+        out = {n: p.detach().clone() for n, p in self.named_parameters()}
+        names = {id(p): n for n, p in self.named_parameters()}
+        for layer, mask in zip(self.prunable, masks):
+            out[names[id(layer.weight)]].mul_(mask)
+        for i in range(len(self.filter_w)):
+            out[names[id(self.filter_b[i])]].mul_(gates.alive[i])
+            if i > 0:
+                for proj in (self.query[i], self.key[i]):
+                    out[names[id(proj)]].mul_(gates.read[i].unsqueeze(-1))
+        out[names[id(self.fc_b)]].mul_(gates.alive[-1])
+        return out
+
     def _qk_weights(self, i: int, c_in: int) -> tuple[Tensor, Tensor]:
         """Block i's query (scaled by 1/√d: the score scale, folded into the projection) and key matrices,
         (C_in, heads, d)."""
