@@ -48,9 +48,9 @@ class BandStopParams:
 
     prior: str = field(default="gaussian", metadata=spec(choices=PRIORS, help="prior Q of the KL term"))
     kl_weight: float = field(default=10.0, metadata=spec(ge=0.0, help="λ: weight of Σ_l KL(P_l ‖ Q)"))
-    bins: int = field(default=128, metadata=spec(ge=8, le=4096, help="bins of the soft histogram P"))
+    bins: int = field(default=256, metadata=spec(ge=8, le=4096, help="bins of the soft histogram P"))
     bin_grid: str = field(
-        default="uniform",
+        default="quantile",
         metadata=spec(
             choices=BIN_GRIDS,
             help="centres of P's bins: uniform (equally spaced over ±z_max) or quantile (at the prior's "
@@ -58,7 +58,7 @@ class BandStopParams:
         ),
     )
     z_max: float = field(
-        default=4.0, metadata=spec(gt=1.0, le=20.0, help="histogram range ±z_max, in RMS units")
+        default=4.0, metadata=spec(gt=1.0, le=20.0, help="histogram range ±z_max, in RMS units (uniform bins)")
     )
     sigma: float = field(
         default=10.0, metadata=spec(gt=0.0, help="band-stop steepness σ at the start of pruning")
