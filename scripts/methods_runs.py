@@ -42,6 +42,7 @@ COLUMNS = [
     "train_accuracy",
     "epochs",
     "cpu_s",
+    "train_cpu_s",
     "wall_s",
     "diverged",
     "commit",
@@ -57,10 +58,11 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def jobs(protocol: dict[str, Any]) -> list[dict[str, Any]]:
-    """(label, raw run config, dataset, fold, seed) for every configuration × dataset × fold × seed."""
+    """(label, raw run config, dataset, fold, seed) for every configuration × dataset × fold × seed, in the
+    protocol's order of configurations."""
     out = []
-    for ds in protocol["datasets"]:
-        for c in protocol["configs"]:
+    for c in protocol["configs"]:  # configuration first: an interrupted protocol has whole configurations
+        for ds in protocol["datasets"]:
             if c.get("datasets") and ds["name"] not in c["datasets"]:
                 continue
             for fold in ds["folds"]:
@@ -96,8 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
     ap.add_argument("--only", nargs="*", default=None, help="labels to run (default: all)")
     ap.add_argument("--list", action="store_true", help="print the jobs and exit")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a key of every run (YAML value), e.g. --set train.epochs=3 for a smoke run",
+    )
     args = ap.parse_args(argv)
     protocol = yaml.safe_load(args.protocol.read_text())
+    for item in args.set:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        protocol.setdefault("base", {}).setdefault(section, {})[name] = yaml.safe_load(value)
     index, count = (int(x) for x in args.shard.split("/"))
     todo = [j for j in jobs(protocol) if args.only is None or j["label"] in args.only][index::count]
     if args.list:
@@ -118,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             if key not in data:
                 data[key] = prepare_data(cfg.data)
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            result = run(cfg, data[key])
+            trained_at = [cpu0]  # process CPU time at the end of the last epoch: the training's cost
+
+            def mark(_event: object, at: list[float] = trained_at) -> None:
+                at[0] = time.process_time()
+
+            result = run(cfg, data[key], callback=mark)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             history = result.trainer.history
             for p in result.curve:
@@ -139,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                         "train_accuracy": f"{history[-1]['train_accuracy']:.4f}" if history else "",
                         "epochs": result.trainer.epoch,
                         "cpu_s": f"{cpu:.2f}",
+                        "train_cpu_s": f"{trained_at[0] - cpu0:.2f}",
                         "wall_s": f"{wall:.2f}",
                         "diverged": result.trainer.diverged or "",
                         "commit": code,

@@ -246,7 +246,9 @@ def test_ctrl_c_ends_open_runs_killed_then_resume_finishes_them(ray_local, tmp_p
         tid = runs[rid].data.tags["mrmp.tune_trial_id"]
         assert all(trained[(tid, e)] == trained_before[(tid, e)] == 1 for e in range(1, epochs + 1)), tid
     resumed_mid_way = 0
-    for rid in interrupted:  # one with a checkpoint (a report every 2 epochs) continued from it, not from scratch
+    for (
+        rid
+    ) in interrupted:  # one with a checkpoint (a report every 2 epochs) continued from it, not from scratch
         tid = runs[rid].data.tags["mrmp.tune_trial_id"]
         if trained_before[(tid, 3)]:  # it had passed its report at epoch 2 before the interrupt
             assert trained[(tid, 1)] == 1, tid

@@ -48,7 +48,7 @@ class MRMPParams(BandStopParams):
         default=1, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle, sandwich)")
     )
     epochs_factor: float = field(
-        default=1.4,
+        default=1.3,
         metadata=spec(
             gt=0.0,
             le=10.0,

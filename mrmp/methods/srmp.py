@@ -58,7 +58,8 @@ class BandStopParams:
         ),
     )
     z_max: float = field(
-        default=4.0, metadata=spec(gt=1.0, le=20.0, help="histogram range ±z_max, in RMS units (uniform bins)")
+        default=4.0,
+        metadata=spec(gt=1.0, le=20.0, help="histogram range ±z_max, in RMS units (uniform bins)"),
     )
     sigma: float = field(
         default=10.0, metadata=spec(gt=0.0, help="band-stop steepness σ at the start of pruning")
