@@ -71,6 +71,7 @@ class Runs:
                 "effective": float(r["effective_rate"]),
                 "disconnected": int(r["disconnected"]),
                 "cpu": float(r["cpu_s"]),
+                "train_cpu": float(r["train_cpu_s"]),
                 "train_accuracy": float(r["train_accuracy"]) if r["train_accuracy"] else float("nan"),
                 "diverged": r["diverged"],
                 "commit": r["commit"],
@@ -100,7 +101,22 @@ class Runs:
         return out
 
     def cpu(self, label: str, dataset: str) -> list[float]:
-        return [next(iter(self.curves[label][k].values()))["cpu"] for k in self.keys(label, dataset)]
+        """CPU seconds of each run's training (to the end of its last epoch: setup included, evaluation not)."""
+        return [next(iter(self.curves[label][k].values()))["train_cpu"] for k in self.keys(label, dataset)]
+
+    def cost_ratios(self, label: str, others: Sequence[str], dataset: str) -> list[float]:
+        """Per run of `label`: its training CPU over the mean training CPU of the `others` runs of the same
+        dataset, fold and seed."""
+        out = []
+        for k in self.keys(label, dataset):
+            ref = [
+                next(iter(self.curves[o][k].values()))["train_cpu"]
+                for o in others
+                if k in self.curves.get(o, {})
+            ]
+            if ref:
+                out.append(next(iter(self.curves[label][k].values()))["train_cpu"] / statistics.fmean(ref))
+        return out
 
 
 # --- the protocol's families -----------------------------------------------------------------------------------
@@ -178,55 +194,147 @@ def accuracy_table(runs: Runs, protocol: dict[str, Any], dataset: str) -> list[s
     ]
 
 
-def mrmp_vs_srmp(runs: Runs, protocol: dict[str, Any], dataset: str, margin: float = 2.0) -> list[str]:
-    """Each MRMP configuration against SRMP trained at each seen rate (paired by fold and seed), and each unseen
-    rate against the interpolation of its two seen neighbours."""
+MARGIN_SEEN = 2.0  # points: MRMP within this of SRMP at a seen rate
+MARGIN_UNSEEN = 1.0  # points: unseen rates within this of the interpolation of their seen neighbours
+MAX_COST = 1.5  # one MRMP training against one SRMP training
+TOLERANCE = 1.0  # points: observed rate against the target
+
+
+def mrmp_checks(runs: Runs, protocol: dict[str, Any], label: str, dataset: str) -> dict[str, Any]:
+    """The numbers behind MRMP's verdicts: paired differences to SRMP per seen rate, unseen-rate gaps, cost."""
+    srmp = single_rate(protocol, protocol["tables"]["srmp"])
+    key0 = runs.keys(label, dataset)[0]
+    seen = sorted(r for r, row in runs.curves[label][key0].items() if row["seen"] and r > 0)
+    per_rate = {}
+    for r in seen:
+        d = runs.paired(label, srmp[r], dataset, r) if r in srmp else []
+        if d:
+            per_rate[r] = (d, within(d, MARGIN_SEEN))
+    gaps = unseen_gaps(runs, label, dataset)
+    per_run = [statistics.fmean(g.values()) for g in gaps if g]
+    by_rate: dict[float, list[float]] = defaultdict(list)
+    for g in gaps:
+        for r, v in g.items():
+            by_rate[r].append(v)
+    ratios = runs.cost_ratios(label, list(srmp.values()), dataset)
+    return {"per_rate": per_rate, "gap_runs": per_run, "gap_rates": by_rate, "ratios": ratios}
+
+
+def mrmp_vs_srmp(runs: Runs, protocol: dict[str, Any], dataset: str) -> list[str]:
+    """Each MRMP configuration against SRMP trained at each seen rate (paired by fold and seed), each unseen rate
+    against the interpolation of its two seen neighbours, and the training cost."""
     srmp = single_rate(protocol, protocol["tables"]["srmp"])
     out = []
     for c in mrmp_configs(protocol):
         label = c["label"]
         if not runs.keys(label, dataset):
             continue
-        key0 = runs.keys(label, dataset)[0]
-        seen = sorted(r for r, row in runs.curves[label][key0].items() if row["seen"] and r > 0)
-        rows, verdicts = [], []
-        for r in seen:
-            if r not in srmp:
-                continue
-            d = runs.paired(label, srmp[r], dataset, r)
-            v = within(d, margin)
-            verdicts.append((r, v))
-            rows.append(
-                [f"{r:.2f}", fmt(runs.values(label, dataset, r)), fmt(runs.values(srmp[r], dataset, r)),
-                 fmt(d, signed=True), v]
-            )  # fmt: skip
-        gaps = unseen_gaps(runs, label, dataset)
-        per_run = [statistics.fmean(g.values()) for g in gaps if g]
-        worst_rate = {}
-        for g in gaps:
-            for r, v in g.items():
-                worst_rate.setdefault(r, []).append(v)
-        worst = min(((statistics.fmean(v), r) for r, v in worst_rate.items()), default=(float("nan"), 0.0))
-        cpu_m = runs.cpu(label, dataset)
-        cpu_s = [x for lbl in srmp.values() for x in runs.cpu(lbl, dataset)]
-        ratio = statistics.fmean(cpu_m) / statistics.fmean(cpu_s) if cpu_m and cpu_s else float("nan")
-        n_ok = sum(v == "holds" for _, v in verdicts)
-        gap_m, gap_h, gap_n = interval([100 * g for g in per_run]) if per_run else (float("nan"),) * 2 + (0,)
+        chk = mrmp_checks(runs, protocol, label, dataset)
+        rows = [
+            [f"{r:.2f}", fmt(runs.values(label, dataset, r)), fmt(runs.values(srmp[r], dataset, r)),
+             fmt(d, signed=True), v]
+            for r, (d, v) in chk["per_rate"].items()
+        ]  # fmt: skip
+        worst = min(
+            ((statistics.fmean(v), r) for r, v in chk["gap_rates"].items()), default=(float("nan"), 0.0)
+        )
         out += [
             f"#### `{label}` ({describe(c)})",
             "",
-            f"- within {margin:g} points of SRMP at {n_ok}/{len(verdicts)} seen rates (holds = the 95 % interval of "
-            f"the paired difference lies above −{margin:g}); "
-            + ", ".join(f"{r:.2f}: {v}" for r, v in verdicts if v != "holds"),
-            f"- unseen rates − interpolation of their seen neighbours: {gap_m:+.1f} ± {gap_h:.1f} points (mean "
-            f"over the unseen rates of a run, then over {gap_n} runs); worst rate {worst[1]:.2f} at "
-            f"{worst[0] * 100:+.1f}",
-            f"- CPU per training: {fmt(cpu_m, 1.0)} s, {ratio:.2f}× the mean SRMP training ({fmt(cpu_s, 1.0)} s)",
+            f"- unseen rates − linear interpolation of their two seen neighbours: {fmt(chk['gap_runs'], signed=True)} "
+            f"points (each run's mean over its unseen rates, then over {len(chk['gap_runs'])} runs); worst rate "
+            f"{worst[1]:.2f} at {worst[0] * 100:+.1f}",
+            f"- training CPU: {fmt(runs.cpu(label, dataset), 1.0)} s; over the same fold and seed's mean SRMP "
+            f"training: {fmt(chk['ratios'], 1.0, 2)}×",
             "",
-            *md_table(["seen rate", "MRMP", "SRMP", "MRMP − SRMP (paired)", "verdict"], rows),
+            *md_table(
+                ["seen rate", "MRMP", "SRMP", "MRMP − SRMP (paired)", f"within {MARGIN_SEEN:g} points"], rows
+            ),
             "",
         ]
     return out
+
+
+def verdicts(runs: Runs, protocol: dict[str, Any], dataset: str) -> list[str]:
+    """One line per claim, with its interval and its rule."""
+    lines = []
+    srmp = single_rate(protocol, protocol["tables"]["srmp"])
+    for c in mrmp_configs(protocol):
+        label = c["label"]
+        if not runs.keys(label, dataset) or c.get("verdict") is False:
+            continue
+        chk = mrmp_checks(runs, protocol, label, dataset)
+        misses = [
+            f"{r:.2f} ({fmt(d, signed=True)}, {v})" for r, (d, v) in chk["per_rate"].items() if v != "holds"
+        ]
+        ok = not misses and len(chk["per_rate"]) == len(srmp)
+        lines.append(
+            f"- **`{label}` within {MARGIN_SEEN:g} points of SRMP at every seen rate** (rule: the 95 % interval of "
+            f"the paired difference lies above −{MARGIN_SEEN:g}): {'HOLDS' if ok else 'DOES NOT HOLD'} at "
+            f"{len(chk['per_rate']) - len(misses)}/{len(chk['per_rate'])} seen rates"
+            + (f"; not at {', '.join(misses)}" if misses else "")
+        )
+        g = chk["gap_runs"]
+        m, h, n = interval([100 * x for x in g]) if g else (float("nan"), float("nan"), 0)
+        v = (
+            "HOLDS"
+            if n and m - h >= -MARGIN_UNSEEN
+            else "NOT SHOWN"
+            if n and m >= -MARGIN_UNSEEN
+            else "DOES NOT HOLD"
+        )
+        lines.append(
+            f"- **`{label}` unseen rates as good as the interpolation of their seen neighbours** (rule: the 95 % "
+            f"interval of the mean gap lies above −{MARGIN_UNSEEN:g} point): {v}: {m:+.1f} ± {h:.1f} points over "
+            f"{n} runs"
+        )
+        r = chk["ratios"]
+        m, h, n = interval(r) if r else (float("nan"), float("nan"), 0)
+        v = "HOLDS" if n and m + h <= MAX_COST else "NOT SHOWN" if n and m <= MAX_COST else "DOES NOT HOLD"
+        lines.append(
+            f"- **`{label}` costs ≤ {MAX_COST:g}× one SRMP training** (rule: the 95 % interval of the per-run CPU "
+            f"ratio lies below {MAX_COST:g}): {v}: {m:.2f} ± {h:.2f}× over {n} runs"
+        )
+    fid = fidelity_rows(runs, protocol, dataset)
+    for label, prior, missed, worst in fid:
+        lines.append(
+            f"- **`{label}` ({prior}) observed rate within ±{TOLERANCE:g} point of the target at every rate 0.50–0.98"
+            f"** (every run): {'HOLDS' if not missed else 'DOES NOT HOLD'}: worst |error| {worst:.2f} points"
+            + (f", missed at {len(missed)} rates ({', '.join(f'{x:.2f}' for x in missed[:8])}{' …' if len(missed) > 8 else ''})" if missed else "")
+        )  # fmt: skip
+    for f in protocol["tables"]["fidelity_srmp"]:
+        per = single_rate(protocol, f)
+        errs = {r: [o - r for o in runs.values(lbl, dataset, r, "observed")] for r, lbl in per.items()}
+        errs = {r: e for r, e in errs.items() if e}
+        if not errs:
+            continue
+        worst = max(abs(e) * 100 for e in sum(errs.values(), []))
+        missed = sorted(r for r, e in errs.items() if max(abs(x) for x in e) * 100 > TOLERANCE)
+        lines.append(
+            f"- **`{f}` observed rate within ±{TOLERANCE:g} point at its trained rates {', '.join(f'{r:.2f}' for r in sorted(errs))}"
+            f"** (every run): {'HOLDS' if not missed else 'DOES NOT HOLD'}: worst |error| {worst:.2f} points"
+            + (f"; missed at {', '.join(f'{r:.2f}' for r in missed)}" if missed else "")
+        )  # fmt: skip
+    for f in protocol["tables"].get("zero_disconnected", []):
+        per = single_rate(protocol, f)
+        disc = [x for r, lbl in per.items() for x in runs.values(lbl, dataset, r, "disconnected")]
+        if disc:
+            lines.append(
+                f"- **`{f}` keeps zero disconnected connections**: {'HOLDS' if max(disc) == 0 else 'DOES NOT HOLD'}: "
+                f"max {max(disc):.0f} over {len(disc)} runs × rates"
+            )
+    for comp in protocol["tables"].get("comparisons", []):
+        for rate in comp["rates"]:
+            la = single_rate(protocol, comp["a"]).get(round(rate, 4), comp["a"])
+            lb = single_rate(protocol, comp["b"]).get(round(rate, 4), comp["b"])
+            d = runs.paired(la, lb, dataset, rate)
+            if d:
+                v = within(d, 0.0)
+                lines.append(
+                    f"- **{comp['claim']} at {rate:.2f}** (rule: the 95 % interval of the paired difference ≥ 0): "
+                    f"{v.upper()}: {fmt(d, signed=True)} points over {len(d)} runs"
+                )
+    return lines
 
 
 def unseen_gaps(runs: Runs, label: str, dataset: str) -> list[dict[float, float]]:
@@ -253,34 +361,12 @@ def describe(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in {**keys, **extra}.items()) or "defaults"
 
 
-def fidelity_tables(runs: Runs, protocol: dict[str, Any], dataset: str, tolerance: float = 1.0) -> list[str]:
-    """Observed − target rate (points) per prior: SRMP at each trained rate (each run's own network), and every
-    MRMP configuration over the whole grid 0.50–0.98, seen or unseen."""
+def fidelity_rows(
+    runs: Runs, protocol: dict[str, Any], dataset: str
+) -> list[tuple[str, str, list[float], float]]:
+    """Per MRMP configuration: (label, prior, rates 0.50–0.98 where some run misses by more than TOLERANCE,
+    worst |error| in points)."""
     out = []
-    srmp_families = protocol["tables"]["fidelity_srmp"]
-    rates = sorted({r for f in srmp_families for r in single_rate(protocol, f)})
-    rows = []
-    for f in srmp_families:
-        per = single_rate(protocol, f)
-        cells, worst = [f], 0.0
-        for r in rates:
-            obs = runs.values(per[r], dataset, r, "observed") if r in per else []
-            errs = [o - r for o in obs]
-            worst = max([worst, *(abs(e) * 100 for e in errs)])
-            cells.append(fmt(errs, digits=2, signed=True) if errs else "–")
-        cells.append(f"{worst:.2f}")
-        cells.append("holds" if worst <= tolerance else "fails")
-        rows.append(cells)
-    out += [
-        f"SRMP, observed − target rate (points), mean ± 95 % interval over runs; worst = the largest |error| of any "
-        f"run; holds = every run within ±{tolerance:g}.",
-        "",
-        *md_table(
-            ["configuration", *[f"{r:.2f}" for r in rates], "worst", f"±{tolerance:g} everywhere"], rows
-        ),
-        "",
-    ]
-    rows = []
     for c in mrmp_configs(protocol):
         label = c["label"]
         if not runs.keys(label, dataset):
@@ -290,27 +376,66 @@ def fidelity_tables(runs: Runs, protocol: dict[str, Any], dataset: str, toleranc
             for r, row in runs.curves[label][k].items():
                 if 0.5 - 1e-9 <= r <= 0.98 + 1e-9:
                     errs[r].append(100 * (row["observed"] - r))
-        worst_seen = max(
-            (abs(e) for r, v in errs.items() for e in v if _seen(runs, label, dataset, r)), default=0
-        )
-        worst_unseen = max(
-            (abs(e) for r, v in errs.items() for e in v if not _seen(runs, label, dataset, r)), default=0
-        )
-        misses = sorted(r for r, v in errs.items() if max(abs(e) for e in v) > tolerance)
+        missed = sorted(r for r, v in errs.items() if max(abs(e) for e in v) > TOLERANCE)
+        worst = max(abs(e) for v in errs.values() for e in v)
+        out.append((label, str(c["method"].get("prior", "gaussian")), missed, worst))
+    return out
+
+
+def fidelity_tables(runs: Runs, protocol: dict[str, Any], dataset: str) -> list[str]:
+    """Observed − target rate (points) per prior: SRMP at each trained rate (each run's own network), and every
+    MRMP configuration over the whole grid 0.50–0.98, seen or unseen."""
+    out = []
+    srmp_families = [f for f in protocol["tables"]["fidelity_srmp"] if single_rate(protocol, f)]
+    rates = sorted({r for f in srmp_families for r in single_rate(protocol, f)})
+    rows = []
+    for f in srmp_families:
+        per = single_rate(protocol, f)
+        cells, worst, any_data = [f], 0.0, False
+        for r in rates:
+            obs = runs.values(per[r], dataset, r, "observed") if r in per else []
+            errs = [o - r for o in obs]
+            any_data |= bool(errs)
+            worst = max([worst, *(abs(e) * 100 for e in errs)])
+            cells.append(fmt(errs, digits=2, signed=True) if errs else "–")
+        acc = [
+            fmt(runs.values(per[r], dataset, r)) if r in per and runs.values(per[r], dataset, r) else "–"
+            for r in rates
+        ]
+        if any_data:
+            rows.append([*cells, f"{worst:.2f}", "holds" if worst <= TOLERANCE else "fails"])
+            rows.append([f"{f}: test accuracy (%)", *acc, "", ""])
+    out += [
+        f"SRMP, observed − target rate (points), mean ± 95 % interval over runs, and the same runs' test accuracy; "
+        f"worst = the largest |error| of any run; holds = every run within ±{TOLERANCE:g}.",
+        "",
+        *md_table(
+            ["configuration", *[f"{r:.2f}" for r in rates], "worst", f"±{TOLERANCE:g} everywhere"], rows
+        ),
+        "",
+    ]
+    rows = []
+    for label, prior, missed, _worst in fidelity_rows(runs, protocol, dataset):
+        seen_e = [
+            abs(100 * (runs.curves[label][k][r]["observed"] - r))
+            for k in runs.keys(label, dataset)
+            for r in runs.curves[label][k]
+            if runs.curves[label][k][r]["seen"] and 0.5 - 1e-9 <= r <= 0.98 + 1e-9
+        ]
+        unseen_e = [
+            abs(100 * (runs.curves[label][k][r]["observed"] - r))
+            for k in runs.keys(label, dataset)
+            for r in runs.curves[label][k]
+            if not runs.curves[label][k][r]["seen"] and 0.5 - 1e-9 <= r <= 0.98 + 1e-9
+        ]
+        listed = ", ".join(f"{r:.2f}" for r in missed[:12]) + (" …" if len(missed) > 12 else "")
         rows.append(
-            [
-                f"`{label}`",
-                str(c["method"].get("prior", "gaussian")),
-                f"{worst_seen:.2f}",
-                f"{worst_unseen:.2f}",
-                str(len(misses)) + (f" ({', '.join(f'{r:.2f}' for r in misses[:12])}{' …' if len(misses) > 12 else ''})" if misses else ""),
-                "holds" if not misses else "fails",
-            ]
+            [f"`{label}`", prior, f"{max(seen_e):.2f}", f"{max(unseen_e):.2f}",
+             f"{len(missed)}" + (f" ({listed})" if missed else ""), "holds" if not missed else "fails"]
         )  # fmt: skip
     out += [
         "MRMP, every rate 0.50–0.98 of one training: worst |observed − target| (points) over runs, at the seen and "
-        "the unseen rates, and the rates where some run misses by more than "
-        f"{tolerance:g} point.",
+        f"the unseen rates, and the rates where some run misses by more than {TOLERANCE:g} point.",
         "",
         *md_table(
             [
@@ -319,7 +444,7 @@ def fidelity_tables(runs: Runs, protocol: dict[str, Any], dataset: str, toleranc
                 "worst seen",
                 "worst unseen",
                 "rates missed",
-                f"±{tolerance:g} everywhere",
+                f"±{TOLERANCE:g} everywhere",
             ],
             rows,
         ),
@@ -534,6 +659,10 @@ def main(argv: list[str] | None = None) -> int:
         plot_fidelity(runs, protocol, ds, out / f"fidelity_{slug}.png")
         lines += [
             f"## {pretty(ds)}",
+            "",
+            "### Verdicts",
+            "",
+            *verdicts(runs, protocol, ds),
             "",
             "### Accuracy vs rate",
             "",

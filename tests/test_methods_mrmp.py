@@ -141,3 +141,15 @@ def test_in_place_distillation_loss():
     torch.testing.assert_close(g_teacher, g_ce)  # the students' terms send nothing to the teacher
     off = _method(distill=False)
     torch.testing.assert_close(off.task_loss(rates, logits, ce), sum(ce(z) for z in logits) / 3)
+
+
+def test_epochs_factor_sets_mrmps_training_length_and_its_sigma_schedule():
+    """MRMP trains round(epochs_factor × train.epochs) epochs, and its σ reaches sigma_end at its own end."""
+    from mrmp.train import Trainer
+
+    cfg = toy_config("mrmp", epochs=10, epochs_factor=1.3)
+    trainer = Trainer(cfg, toy_data())
+    assert trainer.total_epochs == 13 and trainer.method.epochs == 13
+    trainer.fit()
+    assert trainer.epoch == 13 and trainer.method.sigma() == pytest.approx(100.0)
+    assert Trainer(toy_config("mrmp", epochs=10, epochs_factor=1.0), toy_data()).total_epochs == 10
