@@ -177,8 +177,10 @@ class _PriorKL(torch.autograd.Function):
     """KL(P ‖ Q) + α KL(P_c ‖ Q_c) of z = w / rms(w), with its gradient in closed form.
 
     Forward: exactly `kl_to_prior(soft_histogram(z))` + α `kl_to_prior(interval_histogram(z))` (same operations,
-    same values). Backward, with g_b = ∂KL/∂P_b and h_j = ∂KL_c/∂P_c,j:
-    ∂KL/∂z_i = (g[lo_i + 1] − g[lo_i]) / (n Δ) inside the grid (linear binning moves mass between two bins),
+    same values) for equally spaced centres; with `centers` at the prior's quantiles, the same linear binning on
+    that uneven grid (each value's interval located through the prior's `cdf`). Backward, with g_b = ∂KL/∂P_b and
+    h_j = ∂KL_c/∂P_c,j:
+    ∂KL/∂z_i = (g[lo_i + 1] − g[lo_i]) / (n Δ_{lo_i}) inside the grid (linear binning moves mass between two bins),
     ∂KL_c/∂z_i = sign(z_i) Σ_k (h_{k+1} − h_k) σ'_ki slope_k / n, and through the RMS
     ∂L/∂w = (G − (G·z) z / n) / rms(w). A dozen tensor operations instead of ~40 autograd nodes per step.
     """
@@ -263,7 +265,8 @@ def prior_kl(
     """KL(P ‖ Q) of z = w / rms(w) on the soft histogram (`soft_histogram`, prior `log_q` = `smoothed_log(Q)`),
     plus α times the KL of its threshold-anchored coarse histogram (`interval_histogram` with the edges given as
     `edge_slopes`, prior `log_q_coarse`) when `slopes` is given; differentiable in w (closed-form gradient,
-    computed with the value: call it once per backward)."""
+    computed with the value: call it once per backward). `centers`: the bin centres when they are the `prior`'s
+    quantiles (`Prior.quantile_centers`); None: `bins` centres equally spaced over ±z_max."""
     cdf = prior.cdf if centers is not None and prior is not None else None
     if centers is not None and cdf is None:
         raise ValueError("quantile centres need their prior (its CDF locates each weight's bin)")
