@@ -579,7 +579,8 @@ def plot_fidelity(runs: Runs, protocol: dict[str, Any], dataset: str, path: Path
     ax.set_xlabel("target rate")
     ax.set_ylabel("observed − target (points), min and max over runs")
     ax.set_title(f"MRMP rate fidelity, {pretty(dataset)}")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
