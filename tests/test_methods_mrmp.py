@@ -153,3 +153,18 @@ def test_epochs_factor_sets_mrmps_training_length_and_its_sigma_schedule():
     trainer.fit()
     assert trainer.epoch == 13 and trainer.method.sigma() == pytest.approx(100.0)
     assert Trainer(toy_config("mrmp", epochs=10, epochs_factor=1.0), toy_data()).total_epochs == 10
+
+
+def test_rate_power_draws_sparse_networks_more_often():
+    m = _method(rate_power=1.0)
+    gen = torch.Generator().manual_seed(0)
+    counts = Counter(r for _ in range(4000) for r in m.step_rates(gen))
+    expected = {r: 1 / (1 - r) for r in m.seen_rates()}
+    total = sum(expected.values())
+    for r, w in expected.items():  # within 4 standard deviations of the binomial count
+        p = w / total
+        assert abs(counts[r] - 4000 * p) < 4 * (4000 * p * (1 - p)) ** 0.5, (r, counts[r], 4000 * p)
+    gen = torch.Generator().manual_seed(0)
+    flat = [_method().step_rates(gen) for _ in range(5)]
+    gen = torch.Generator().manual_seed(0)
+    assert flat == [[default_seen_rates()[int(torch.randperm(11, generator=gen)[0])]] for _ in range(5)]

@@ -47,6 +47,15 @@ class MRMPParams(BandStopParams):
     rates_per_step: int = field(
         default=1, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle, sandwich)")
     )
+    rate_power: float = field(
+        default=0.0,
+        metadata=spec(
+            ge=0.0,
+            le=4.0,
+            help="uniform and sandwich sampling draw seen rate r with probability ∝ (1 − r)^−rate_power: 0 = "
+            "equally often; > 0 = the sparse networks more often",
+        ),
+    )
     epochs_factor: float = field(
         default=1.3,
         metadata=spec(
@@ -108,12 +117,20 @@ class MRMP(BandStopMethod):
         elif scheme == "cycle":
             picked = [(self._steps * k + i) % len(seen) for i in range(k)]
         elif scheme == "sandwich":  # the extremes every step, the middle sampled
-            middle = (1 + torch.randperm(len(seen) - 2, generator=generator)[: max(k - 2, 0)]).tolist()
+            middle = (1 + self._draw(seen[1:-1], max(k - 2, 0), generator)).tolist()
             picked = sorted({0, len(seen) - 1, *middle})
         else:
-            picked = torch.randperm(len(seen), generator=generator)[:k].tolist()
+            picked = self._draw(seen, k, generator).tolist()
         self._steps += 1
         return [seen[i] for i in picked]
+
+    def _draw(self, rates: Sequence[float], k: int, generator: torch.Generator) -> torch.Tensor:
+        """k distinct indices into `rates`: equally likely, or weighted by (1 − r)^−rate_power."""
+        power = self.params.rate_power
+        if power == 0 or k == 0:
+            return torch.randperm(len(rates), generator=generator)[:k]
+        weights = (1.0 - torch.tensor(rates, dtype=torch.float64)).pow(-power)
+        return torch.multinomial(weights, k, replacement=False, generator=generator)
 
     def task_loss(
         self,
