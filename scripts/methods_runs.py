@@ -7,6 +7,7 @@ loops and records: no worker pool, no resume, no tracking. Two shards (`--shard 
 two processes, each writing its own CSV; `scripts/methods_tables.py` reads them all.
 
     python scripts/methods_runs.py results/methods/protocol.yaml --shard 0/2 --out results/methods/runs-0.csv
+    python scripts/methods_runs.py results/methods/protocol.yaml --cost --out results/methods/runs-cost.csv
 """
 
 from __future__ import annotations
@@ -57,11 +58,13 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def jobs(protocol: dict[str, Any]) -> list[dict[str, Any]]:
-    """(label, raw run config, dataset, fold, seed) for every configuration × dataset × fold × seed, in the
-    protocol's order of configurations."""
+def jobs(protocol: dict[str, Any], by_run: bool = False) -> list[dict[str, Any]]:
+    """(label, raw run config, dataset, fold, seed) for every configuration × dataset × fold × seed: in the
+    protocol's order of configurations (an interrupted protocol has whole configurations), or, `by_run`, every
+    configuration of one dataset, fold and seed after the other (what a cost comparison wants: the machine's
+    load drifts over time, and the configurations it compares then run side by side)."""
     out = []
-    for c in protocol["configs"]:  # configuration first: an interrupted protocol has whole configurations
+    for c in protocol["configs"]:
         for ds in protocol["datasets"]:
             if c.get("datasets") and ds["name"] not in c["datasets"]:
                 continue
@@ -72,6 +75,9 @@ def jobs(protocol: dict[str, Any]) -> list[dict[str, Any]]:
                     out.append(
                         {"label": c["label"], "raw": raw, "dataset": ds["name"], "fold": fold, "seed": seed}
                     )
+    if by_run:
+        names = [d["name"] for d in protocol["datasets"]]
+        out.sort(key=lambda j: (j["seed"], names.index(j["dataset"]), j["fold"]))  # stable: configs in order
     return out
 
 
@@ -99,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=None, help="labels to run (default: all)")
     ap.add_argument("--list", action="store_true", help="print the jobs and exit")
     ap.add_argument(
+        "--cost",
+        action="store_true",
+        help="run the protocol's `cost` section instead (its configurations side by side, run by run)",
+    )
+    ap.add_argument(
         "--set",
         action="append",
         default=[],
@@ -112,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         section, _, name = key.partition(".")
         protocol.setdefault("base", {}).setdefault(section, {})[name] = yaml.safe_load(value)
     index, count = (int(x) for x in args.shard.split("/"))
-    todo = [j for j in jobs(protocol) if args.only is None or j["label"] in args.only][index::count]
+    if args.cost:
+        protocol = {**protocol, **protocol["cost"]}
+    todo = jobs(protocol, by_run=args.cost)
+    todo = [j for j in todo if args.only is None or j["label"] in args.only][index::count]
     if args.list:
         for j in todo:
             print(j["label"], j["dataset"], j["fold"], j["seed"])
