@@ -13,6 +13,7 @@ from torch.nn.utils import prune
 from mrmp.config import load_config
 from mrmp.methods import rank_keep_masks
 from mrmp.model import build_model, integrity
+from mrmp.testing.contract import graph_search
 from mrmp.train import CURVE_COLUMNS, Trainer, load_run, run
 from tests.toy import toy_data
 
@@ -69,6 +70,69 @@ def test_integrity_on_a_hand_built_graph():
     assert int(rep.consistent) == 3 and int(rep.disconnected) == 1 and bool(rep.path_exists)
     rep = integrity([m1, torch.zeros(2, 2), fc], [1, 1, 2])
     assert int(rep.consistent) == 0 and not bool(rep.path_exists) and int(rep.disconnected) == 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_integrity_and_unit_gates_agree_with_an_explicitgraph_search(seed):
+    """Random sparse masks on a small layered graph with a tiled last layer (like the FC over nodes), at several
+    densities: integrity's count, consistent_masks' edges and unit_gates' units match a path search."""
+    from mrmp.model import consistent_masks, unit_gates
+
+    gen = torch.Generator().manual_seed(seed)
+    shapes, in_repeats = [(5, 6), (6, 7), (7, 6), (18, 4)], [1, 1, 1, 3]
+    for density in (0.08, 0.15, 0.3, 0.6):
+        masks = [(torch.rand(s, generator=gen) < density).float() for s in shapes]
+        bad, accessible, coaccessible = graph_search(masks, in_repeats)
+        rep = integrity(masks, in_repeats)
+        assert int(rep.disconnected) == len(bad)
+        assert int(rep.kept) == sum(int(m.sum()) for m in masks)
+        found = {
+            (layer, i, j)
+            for layer, (m, c) in enumerate(zip(masks, consistent_masks(masks, in_repeats)))
+            for i, j in ((m != 0) & (c == 0)).nonzero().tolist()
+        }
+        assert found == bad
+        gates = unit_gates(masks, in_repeats)
+        for layer in range(len(masks)):
+            alive = {(layer + 1, u) for u in gates.alive[layer].nonzero().flatten().tolist()}
+            assert alive == {v for v in accessible if v[0] == layer + 1} - {(0, u) for u in range(5)}
+            read = {(layer, u) for u in gates.read[layer].nonzero().flatten().tolist()}
+            assert read == {v for v in coaccessible if v[0] == layer}
+        assert bool(rep.path_exists) == any((len(masks), u) in accessible for u in range(4))
+
+
+def test_integrity_matches_the_graph_search_on_the_models_own_layers():
+    torch.manual_seed(3)
+    model = build_model("small", 12, 10, 4, torch.eye(10))
+    in_repeats = [p.in_repeat for p in model.prunable]
+    for rate in (0.8, 0.95, 0.99):
+        masks = rank_keep_masks([torch.rand_like(w) for w in model.prunable_weights()], [rate])
+        masks = [m[0] for m in masks]
+        bad, _, _ = graph_search(masks, in_repeats)
+        assert int(integrity(masks, in_repeats).disconnected) == len(bad) > 0
+
+
+def test_a_masked_network_drops_its_disconnected_units():
+    """A unit without a kept input outputs 0 (its bias is dropped); a unit without a kept output is not read by
+    the next block's attention: zeroing such units' edges, or changing their weights, cannot move a logit."""
+    torch.manual_seed(0)
+    model = build_model("small", 12, 10, 4, torch.eye(10))
+    with torch.no_grad():
+        for b in [*model.filter_b, model.fc_b]:
+            b.uniform_(0.5, 1.0)  # positive biases: a kept bias would show through the ReLU
+    masks = [torch.ones_like(w) for w in model.prunable_weights()]
+    masks[0][:, 3] = 0  # block 1's unit 3: no input, so no bias
+    masks[1][5, :] = 0  # block 1's unit 5: no output edge, so block 2's attention must not read it
+    x = torch.randn(8, 10, 12)
+    with torch.no_grad():
+        base = model(x, masks)
+        model.filter_b[0][3] += 10.0  # the dropped bias
+        model.query[1][5] += 3.0  # attention rows of the unread unit
+        model.key[1][5] -= 3.0
+        model.filter_w[0][:, 5] *= 2.0  # the unread unit's inputs
+        torch.testing.assert_close(model(x, masks), base, rtol=0, atol=0)
+        model.query[1][4] += 3.0  # a unit that is read: the logits move
+        assert not torch.allclose(model(x, masks), base)
 
 
 def test_loss_decreases_and_training_is_deterministic():

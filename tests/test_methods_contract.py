@@ -68,3 +68,8 @@ def test_deterministic(name, data, runs):
 def test_save_load_same_curve(name, data, runs):
     result, run_dir = runs(name)
     contract.check_save_load(name, data, result, run_dir)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_disconnected_connections_are_inert_and_the_rest_are_not(name, runs):
+    contract.check_disconnected_are_inert(runs(name)[0].trainer.method, contract.HIGH_RATES)

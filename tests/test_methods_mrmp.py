@@ -49,15 +49,23 @@ def test_cycle_and_all_sampling():
     assert m.step_rates(gen) == [None]
 
 
-def test_masks_nested_across_all_rates_from_one_set_of_weights():
+def test_every_rate_seen_or_not_reads_the_same_trained_weights():
+    """After training, the mask at any rate, seen or unseen, is 1{|Ŵ| > rms(Ŵ)·a(r)} on the one set of trained
+    weights (a(r) from scipy), and the curve is scored at every grid rate with the seen ones tagged."""
+    from scipy import stats
+
     result = run(toy_config("mrmp", epochs=8), toy_data())
     method = result.trainer.method
+    ws = [w.detach() for w in method.model.prunable_weights()]
+    s = torch.cat([w.reshape(-1) for w in ws]).double().pow(2).mean().sqrt()
     rates = [0.0] + [round(0.5 + i / 100, 2) for i in range(50)]
-    for m in method.eval_masks_batch(rates):
-        assert bool((m[1:] <= m[:-1]).all())
+    for r, masks in zip(rates, zip(*method.eval_masks_batch(rates))):
+        a = float(stats.norm.ppf((1 + r) / 2))
+        for mask, w in zip(masks, ws):
+            assert torch.equal(mask, (w.double().abs() > s * a).float()), r
+    assert [p.rate for p in result.curve] == rates
     seen = {p.rate for p in result.curve if p.seen}
     assert seen == set(default_seen_rates())
-    assert any(not p.seen for p in result.curve)  # unseen rates come from the same weights
     assert (
         result.summary["val_mean_seen_accuracy"] is not None
         and result.summary["val_mean_unseen_accuracy"] is not None
@@ -95,3 +103,68 @@ def test_seen_rates_on_a_custom_grid_and_sampling_choices():
         config_from_dict({"method": {"name": "mrmp", "sampling": "random"}})
     with pytest.raises(ConfigError, match="rates_per_step"):
         config_from_dict({"method": {"name": "mrmp", "rates_per_step": 0}})
+
+
+def test_sandwich_sampling_trains_the_extremes_every_step():
+    m = _method(sampling="sandwich", rates_per_step=4)
+    seen = m.seen_rates()
+    gen = torch.Generator().manual_seed(3)
+    draws = [m.step_rates(gen) for _ in range(300)]
+    for d in draws:
+        assert d[0] == seen[0] and d[-1] == seen[-1] and len(set(d)) == 4 and d == sorted(d)
+    middle = Counter(r for d in draws for r in d[1:-1])
+    assert set(middle) == set(seen[1:-1])  # every middle rate is drawn
+    gen2 = torch.Generator().manual_seed(3)
+    assert [_method(sampling="sandwich", rates_per_step=4).step_rates(gen2) for _ in range(300)] == draws
+    assert _method(seen_rates=[0.5, 0.9], sampling="sandwich").step_rates(gen) == [0.5, 0.9]
+
+
+def test_in_place_distillation_loss():
+    """The densest rate of the step learns from the labels, the others from its detached softened predictions."""
+    from torch.nn import functional as F
+
+    m = _method(distill=True, distill_temperature=2.0)
+    y = torch.tensor([0, 1, 2])
+    logits = [torch.randn(3, 5, requires_grad=True) for _ in range(3)]
+    rates = [0.9, 0.5, 0.98]  # the teacher is the second one (rate 0.5)
+
+    def ce(z):
+        return F.cross_entropy(z, y)
+
+    loss = m.task_loss(rates, logits, ce)
+    target = F.softmax(logits[1].detach() / 2.0, -1)
+    soft = [-(target * F.log_softmax(logits[i] / 2.0, -1)).sum(-1).mean() * 4.0 for i in (0, 2)]
+    expected = (ce(logits[1]) + soft[0] + soft[1]) / 3
+    torch.testing.assert_close(loss, expected)
+    (g_teacher,) = torch.autograd.grad(loss, logits[1], retain_graph=True)
+    (g_ce,) = torch.autograd.grad(ce(logits[1]) / 3, logits[1])
+    torch.testing.assert_close(g_teacher, g_ce)  # the students' terms send nothing to the teacher
+    off = _method(distill=False)
+    torch.testing.assert_close(off.task_loss(rates, logits, ce), sum(ce(z) for z in logits) / 3)
+
+
+def test_epochs_factor_sets_mrmps_training_length_and_its_sigma_schedule():
+    """MRMP trains round(epochs_factor × train.epochs) epochs, and its σ reaches sigma_end at its own end."""
+    from mrmp.train import Trainer
+
+    cfg = toy_config("mrmp", epochs=10, epochs_factor=1.3)
+    trainer = Trainer(cfg, toy_data())
+    assert trainer.total_epochs == 13 and trainer.method.epochs == 13
+    trainer.fit()
+    assert trainer.epoch == 13 and trainer.method.sigma() == pytest.approx(100.0)
+    assert Trainer(toy_config("mrmp", epochs=10, epochs_factor=1.0), toy_data()).total_epochs == 10
+
+
+def test_rate_power_draws_sparse_networks_more_often():
+    m = _method(rate_power=1.0)
+    gen = torch.Generator().manual_seed(0)
+    counts = Counter(r for _ in range(4000) for r in m.step_rates(gen))
+    expected = {r: 1 / (1 - r) for r in m.seen_rates()}
+    total = sum(expected.values())
+    for r, w in expected.items():  # within 4 standard deviations of the binomial count
+        p = w / total
+        assert abs(counts[r] - 4000 * p) < 4 * (4000 * p * (1 - p)) ** 0.5, (r, counts[r], 4000 * p)
+    gen = torch.Generator().manual_seed(0)
+    flat = [_method().step_rates(gen) for _ in range(5)]
+    gen = torch.Generator().manual_seed(0)
+    assert flat == [[default_seen_rates()[int(torch.randperm(11, generator=gen)[0])]] for _ in range(5)]

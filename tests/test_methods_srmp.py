@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from scipy import stats
 from torch.nn import functional as F
 
 from mrmp.config import ConfigError, config_from_dict
@@ -36,12 +39,42 @@ def test_prior_shaped_init_meets_every_rate(prior, scope):
             assert 1 - float(mask.mean()) == pytest.approx(0.9, abs=0.01)
 
 
-def test_train_masks_are_a_differentiable_band_stop():
+def _scipy_threshold(prior: str, rate: float) -> float:
+    """a(r) = F⁻¹((1 + r)/2) of the unit-variance prior, from scipy (independent of mrmp.methods.priors)."""
+    dist = {
+        "uniform": stats.uniform(loc=-math.sqrt(3), scale=2 * math.sqrt(3)),
+        "gaussian": stats.norm(),
+        "laplace": stats.laplace(scale=1 / math.sqrt(2)),
+    }[prior]
+    return float(dist.ppf((1 + rate) / 2))
+
+
+def test_train_masks_are_a_band_stop_that_removes_small_magnitudes():
+    """ψ > ½ exactly where |Ŵ| > rms(Ŵ)·a(r) (small magnitudes are removed, large ones kept: not the inverted
+    band), ψ grows with |Ŵ|, the gradient moves ψ the same way, and a sharp σ gives the evaluation mask."""
+    m = _method(rate=0.9)
+    ws = m.model.prunable_weights()
+    flat = torch.cat([w.detach().reshape(-1) for w in ws])
+    t = float(flat.pow(2).mean().sqrt()) * _scipy_threshold("gaussian", 0.9)
+    masks = m.train_masks(0.9)
+    for mask, w in zip(masks, ws):
+        big = w.detach().abs() > t
+        assert torch.equal(mask.detach() > 0.5, big)
+        assert bool(((mask > 0) & (mask < 1)).all())
+        order = w.detach().abs().reshape(-1).argsort()
+        assert bool((mask.detach().reshape(-1)[order].diff() >= 0).all())  # monotone in |w|
+    sum(mask.sum() for mask in masks).backward()  # more kept mass: larger magnitudes
+    for w in ws:
+        assert bool((w.grad * w.detach().sign() >= 0).all()) and float(w.grad.abs().sum()) > 0
+    sharp = _method(rate=0.9, sigma=1e7, sigma_end=None)
+    for a, b in zip(sharp.train_masks(0.9), sharp.eval_masks(0.9)):
+        assert torch.equal((a.detach() > 0.5).float(), b)
+
+
+def test_loss_gradient_reaches_every_layer_through_the_band_stop():
     m = _method(rate=0.9)
     x = torch.randn(4, 30, 12)
-    masks = m.train_masks(0.9)
-    assert all(((k > 0) & (k < 1)).any() for k in masks)
-    F.cross_entropy(m.model(x, masks), torch.tensor([0, 1, 2, 3])).backward()
+    F.cross_entropy(m.model(x, m.train_masks(0.9)), torch.tensor([0, 1, 2, 3])).backward()
     for w in m.model.prunable_weights():
         assert w.grad is not None and float(w.grad.abs().sum()) > 0
 
@@ -84,11 +117,23 @@ def test_global_scope_uses_one_threshold_layer_scope_one_per_layer():
     assert len({round(float(t), 9) for t in per_layer}) > 1
 
 
-def test_eval_masks_are_hard_and_nested():
-    m = _method()
-    masks = m.eval_masks_batch([0.0, 0.5, 0.9, 0.99])
-    for k in masks:
-        assert bool(((k == 0) | (k == 1)).all()) and bool((k[1:] <= k[:-1]).all()) and bool(k[0].eq(1).all())
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_eval_masks_are_the_quantile_mapped_threshold(prior, scope):
+    """At any rate, the evaluation mask is 1{|Ŵ| > s·F⁻¹((1 + r)/2)}, s the RMS of all prunable weights (global)
+    or of the layer, F from scipy, on weights moved off the prior (so the rule, not the initial shape, is
+    tested)."""
+    m = _method(prior=prior, scope=scope)
+    with torch.no_grad():
+        for w in m.model.prunable_weights():
+            w.mul_(1 + torch.rand_like(w))  # a different shape, a different scale per layer
+    ws = [w.detach() for w in m.model.prunable_weights()]
+    flat = torch.cat([w.reshape(-1) for w in ws])
+    rates = [0.0, 0.5, 0.73, 0.9, 0.99]
+    for r, masks in zip(rates, zip(*m.eval_masks_batch(rates))):
+        for mask, w in zip(masks, ws):
+            s = (flat if scope == "global" else w).double().pow(2).mean().sqrt()
+            assert torch.equal(mask, (w.double().abs() > s * _scipy_threshold(prior, r)).float()), (r, scope)
 
 
 def test_config_keys_and_errors():

@@ -8,7 +8,8 @@ from torch.nn import functional as F
 
 from mrmp.methods.mp import MagnitudePruning, MPParams
 from mrmp.methods.tcmp import TCMP, TCMPParams, consistent_topk
-from mrmp.model import build_model, consistent_masks, integrity
+from mrmp.model import build_model, consistent_masks, hard_step, propagate
+from mrmp.testing.contract import graph_search
 
 
 def _model(seed: int = 0):
@@ -55,15 +56,19 @@ def test_search_matches_brute_force_on_a_tiny_unit_graph(seed):
 
 @pytest.mark.parametrize("rate", [0.9, 0.95, 0.98, 0.99])
 def test_zero_disconnected_and_budget_met_where_mp_disconnects(rate):
+    """Counted by the explicit graph search (mrmp.testing.contract.graph_search), not by the propagation code that
+    built the masks."""
     model = _model()
     tcmp = TCMP(TCMPParams(rate=rate), model, epochs=1)
-    rep = integrity(tcmp.eval_masks_batch([rate]), tcmp.in_repeats)
-    assert int(rep.disconnected[0]) == 0 and bool(rep.path_exists[0])
-    assert rate <= float(rep.effective_rate[0]) <= rate + 0.01
-    assert float(rep.observed_rate[0]) == float(rep.effective_rate[0])
+    masks = [m[0] for m in tcmp.eval_masks_batch([rate])]
+    bad, accessible, _ = graph_search(masks, tcmp.in_repeats)
+    assert not bad and any((len(masks), u) in accessible for u in range(masks[-1].shape[1]))
+    n = sum(m.numel() for m in masks)
+    kept = sum(int(m.sum()) for m in masks)
+    assert kept <= n - round(rate * n) and 1 - kept / n <= rate + 0.01
     if rate == 0.99:  # plain magnitude pruning of the same weights keeps disconnected connections
         mp = MagnitudePruning(MPParams(), model, epochs=1)
-        assert int(integrity(mp.eval_masks_batch([rate]), mp.in_repeats).disconnected[0]) > 0
+        assert graph_search([m[0] for m in mp.eval_masks_batch([rate])], mp.in_repeats)[0]
 
 
 def test_threshold_meets_the_budget_and_warm_start_agrees():
@@ -77,10 +82,24 @@ def test_threshold_meets_the_budget_and_warm_start_agrees():
     assert kept <= n - round(0.95 * n)
 
 
+@pytest.mark.parametrize("rate", [0.9, 0.98])
 @pytest.mark.parametrize("surrogate", ["straight_through", "smooth"])
-def test_train_masks_are_consistent_and_differentiable(surrogate):
-    tcmp = TCMP(TCMPParams(rate=0.98, surrogate=surrogate), _model(), epochs=10)
-    masks = tcmp.train_masks(0.98)
+def test_train_masks_are_consistent_and_differentiable(surrogate, rate):
+    """With the straight-through surrogate (the default), the connections a training forward keeps (mask > ½)
+    are all accessible and co-accessible (graph search) and are exactly the consistent mask of the magnitude
+    mask at the same threshold. (The smooth surrogate is soft inside the propagation: no such claim.) The loss
+    reaches every layer with either."""
+    tcmp = TCMP(TCMPParams(rate=rate, surrogate=surrogate), _model(), epochs=10)
+    masks = tcmp.train_masks(rate)
+    if surrogate == "straight_through":
+        kept = [(m.detach() > 0.5).float() for m in masks]
+        assert not graph_search(kept, tcmp.in_repeats)[0]
+        t = tcmp.threshold(rate)
+        raw = [(w.detach().abs() > t).float() for w in tcmp.model.prunable_weights()]
+        for k, c in zip(kept, consistent_masks(raw, tcmp.in_repeats)):
+            assert torch.equal(k, c)
+        if rate == 0.98:  # where the magnitude mask alone keeps disconnected connections
+            assert any(bool((r != c).any()) for r, c in zip(raw, consistent_masks(raw, tcmp.in_repeats)))
     x = torch.randn(4, 30, 12)
     F.cross_entropy(tcmp.model(x, masks), torch.tensor([0, 1, 2, 3])).backward()
     for w in tcmp.model.prunable_weights():
@@ -94,22 +113,57 @@ def test_straight_through_train_masks_equal_eval_masks_when_sharp():
         assert torch.equal(a, b)
 
 
-def test_surrogate_sends_gradient_to_edges_that_would_reconnect_a_unit():
-    """With h's surrogate, a unit whose inputs were all pruned still gets gradient through its input edges."""
-    tcmp = TCMP(TCMPParams(rate=0.99), _model(), epochs=10)
-    masks = tcmp.train_masks(0.99)
-    loss = sum(m.sum() for m in masks)  # more consistent mass is better for this probe
-    loss.backward()
-    w = tcmp.model.prunable_weights()[0]
-    assert float(w.grad.abs().sum()) > 0
+@pytest.mark.parametrize("surrogate", ["straight_through", "smooth"])
+def test_surrogate_sends_gradient_to_edges_that_would_reconnect_a_unit(surrogate):
+    """Unit 1 of the hidden layer has no kept input: with the hard step its input edges get no gradient from
+    the propagation; with TCMP's surrogate h they do, so training can reconnect it. The masks are leaves (no
+    band-stop in between), so the gradient can only come from the supervisory networks."""
+    tcmp = TCMP(TCMPParams(surrogate=surrogate), _model(), epochs=10)
+    in_repeats = [1, 1]
+
+    def grad_into_dead_unit(h):
+        m1 = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]], requires_grad=True)  # 3 inputs -> 2 hidden
+        m2 = torch.tensor([[1.0], [1.0]], requires_grad=True)  # both hidden units -> the output
+        alpha, beta = propagate([m1, m2], in_repeats, h)
+        consistent = m2 * alpha[1].unsqueeze(-1) * beta[1].unsqueeze(-2)
+        consistent.sum().backward()  # more consistent mass is better for this probe
+        return torch.zeros(3) if m1.grad is None else m1.grad[:, 1]
+
+    assert torch.equal(grad_into_dead_unit(hard_step), torch.zeros(3))
+    assert bool((grad_into_dead_unit(tcmp._surrogate()) > 0).all())
 
 
 def test_budget_penalty_and_warmup():
+    """The penalty is λ_b ((Σ M̃ − (1 − r)N) / N)² of the training forward's soft consistent masks, and its
+    gradient moves the kept mass towards the budget."""
     tcmp = TCMP(TCMPParams(rate=0.9, budget_weight=10.0, warmup_epochs=1), _model(), epochs=5)
     gen = torch.Generator()
     assert tcmp.step_rates(gen) == [None] and tcmp.train_masks(None) is None and tcmp.regularizer() is None
     tcmp.end_epoch(1, 5)
     assert tcmp.step_rates(gen) == [0.9]
-    tcmp.train_masks(0.9)
+    masks = tcmp.train_masks(0.9)
+    n = sum(m.numel() for m in masks)
+    kept = float(sum(m.detach().sum() for m in masks))
     reg = tcmp.regularizer()
-    assert reg is not None and 0.0 <= float(reg.detach()) < 10.0
+    assert float(reg.detach()) == pytest.approx(10.0 * ((kept - 0.1 * n) / n) ** 2, rel=1e-5)
+    reg.backward()
+    # every kept mass grows with |w| (band-stop and surrogate are monotone), so the penalty's gradient along
+    # |w| has the sign of the budget's excess: it shrinks weights when over budget, grows them when under
+    excess = 1.0 if kept > 0.1 * n else -1.0
+    along = torch.cat([(w.grad * w.detach().sign()).reshape(-1) for w in tcmp.model.prunable_weights()])
+    assert bool((along * excess >= 0).all()) and float(along.abs().sum()) > 0
+
+
+def test_without_consistency_it_is_global_magnitude_pruning_trained_end_to_end():
+    """The ablation: the same band-stop training at the plain magnitude threshold; its eval masks are global MP
+    masks of the latent weights (which keep disconnected connections at 0.99), and no propagation in training."""
+    model = _model()
+    tcmp = TCMP(TCMPParams(rate=0.99, consistency=False), model, epochs=10)
+    mp = MagnitudePruning(MPParams(), model, epochs=1)
+    rates = [0.5, 0.9, 0.99]
+    for a, b in zip(tcmp.eval_masks_batch(rates), mp.eval_masks_batch(rates)):
+        assert torch.equal(a, b)
+    assert graph_search([m[-1] for m in tcmp.eval_masks_batch(rates)], tcmp.in_repeats)[0]
+    t = tcmp.threshold(0.99)
+    for mask, w in zip(tcmp.train_masks(0.99), model.prunable_weights()):
+        torch.testing.assert_close(mask, torch.sigmoid(tcmp.sigma() * (w.abs() / t - 1)))

@@ -8,7 +8,7 @@ and `@register` themselves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -58,6 +58,18 @@ class PruningMethod:
     def train_masks(self, rate: float | None) -> list[Tensor] | None:
         """Per-layer masks (differentiable where the method learns topology) for a training forward."""
         return None
+
+    def task_loss(
+        self,
+        rates: Sequence[float | None],
+        logits: Sequence[Tensor],
+        criterion: Callable[[Tensor], Tensor],
+    ) -> Tensor:
+        """The data term of one step, from the logits of each of the step's `rates` (as `step_rates` gave
+        them); `criterion(logits)` is the training recipe's loss against the labels. Default: the mean over
+        rates.
+        A method overrides it to tie its rates together (e.g. MRMP's in-place distillation)."""
+        return sum(criterion(z) for z in logits) / len(logits)  # type: ignore[return-value]
 
     def regularizer(self) -> Tensor | None:
         """A term added to the loss (e.g. SRMP's KL), or None."""

@@ -9,11 +9,13 @@ no retraining, and the masks are nested across rates because a(r) is monotone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor
+from torch.nn import functional as F
 
 from mrmp.model import AttentionGCN
 from mrmp.validation import spec
@@ -21,7 +23,7 @@ from mrmp.validation import spec
 from .base import register
 from .srmp import BandStopMethod, BandStopParams
 
-SAMPLING = ("uniform", "cycle", "all")
+SAMPLING = ("uniform", "cycle", "all", "sandwich")
 
 
 def default_seen_rates() -> list[float]:
@@ -38,11 +40,41 @@ class MRMPParams(BandStopParams):
         default="uniform",
         metadata=spec(
             choices=SAMPLING,
-            help="per step: uniform (k random seen rates), cycle (the next k in order), all (every seen rate)",
+            help="per step: uniform (k random seen rates), cycle (the next k in order), all (every seen rate), "
+            "sandwich (the lowest and the highest seen rate, plus max(k − 2, 0) random others)",
         ),
     )
     rates_per_step: int = field(
-        default=1, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle)")
+        default=1, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle, sandwich)")
+    )
+    rate_power: float = field(
+        default=0.0,
+        metadata=spec(
+            ge=0.0,
+            le=4.0,
+            help="uniform and sandwich sampling draw seen rate r with probability ∝ (1 − r)^−rate_power: 0 = "
+            "equally often; > 0 = the sparse networks more often",
+        ),
+    )
+    epochs_factor: float = field(
+        default=1.3,
+        metadata=spec(
+            gt=0.0,
+            le=10.0,
+            help="MRMP trains round(epochs_factor × train.epochs) epochs: one rate per step gives each seen rate "
+            "1/|seen| of the steps, and the single-rate recipe's length undertrains them; the default keeps one "
+            "MRMP training within 1.5× the cost of one SRMP training (its step costs ~1.1× SRMP's)",
+        ),
+    )
+    distill: bool = field(
+        default=False,
+        metadata=spec(
+            help="in-place distillation: the step's densest network learns from the labels, every other rate "
+            "from its (detached) predictions"
+        ),
+    )
+    distill_temperature: float = field(
+        default=1.0, metadata=spec(gt=0.0, help="temperature of the distillation's softmax")
     )
 
     def check(self, rep: Any, eval_cfg: Any) -> None:
@@ -71,7 +103,7 @@ class MRMP(BandStopMethod):
     paper = "H. Sahbi, One-Shot Multi-Rate Pruning of Graph Convolutional Networks (MRMP)"
 
     def __init__(self, params: MRMPParams, model: AttentionGCN, epochs: int, seed: int = 0):
-        super().__init__(params, model, epochs, seed)
+        super().__init__(params, model, max(1, round(epochs * params.epochs_factor)) if epochs else 0, seed)
         self._steps = 0  # steps taken (the `cycle` scheme's position)
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
@@ -80,14 +112,45 @@ class MRMP(BandStopMethod):
         seen = self.params.seen_rates
         k = min(self.params.rates_per_step, len(seen))
         scheme = self.params.sampling
-        if scheme == "all":
+        if scheme == "all" or (scheme == "sandwich" and len(seen) <= 2):
             picked = list(range(len(seen)))
         elif scheme == "cycle":
             picked = [(self._steps * k + i) % len(seen) for i in range(k)]
+        elif scheme == "sandwich":  # the extremes every step, the middle sampled
+            middle = (1 + self._draw(seen[1:-1], max(k - 2, 0), generator)).tolist()
+            picked = sorted({0, len(seen) - 1, *middle})
         else:
-            picked = torch.randperm(len(seen), generator=generator)[:k].tolist()
+            picked = self._draw(seen, k, generator).tolist()
         self._steps += 1
         return [seen[i] for i in picked]
+
+    def _draw(self, rates: Sequence[float], k: int, generator: torch.Generator) -> torch.Tensor:
+        """k distinct indices into `rates`: equally likely, or weighted by (1 − r)^−rate_power."""
+        power = self.params.rate_power
+        if power == 0 or k == 0:
+            return torch.randperm(len(rates), generator=generator)[:k]
+        weights = (1.0 - torch.tensor(rates, dtype=torch.float64)).pow(-power)
+        return torch.multinomial(weights, k, replacement=False, generator=generator)
+
+    def task_loss(
+        self,
+        rates: Sequence[float | None],
+        logits: Sequence[Tensor],
+        criterion: Callable[[Tensor], Tensor],
+    ) -> Tensor:
+        """Without distillation, the mean of the rates' losses. With it, the step's densest network (its lowest
+        rate) learns from the labels and every other rate from the densest one's detached predictions
+        (cross-entropy to its softened distribution, scaled by T² as usual), averaged over the rates."""
+        if not self.params.distill or len(logits) < 2:
+            return super().task_loss(rates, logits, criterion)
+        teacher = min(range(len(rates)), key=lambda i: rates[i] or 0.0)
+        temp = self.params.distill_temperature
+        target = F.softmax(logits[teacher].detach() / temp, -1)
+        loss = criterion(logits[teacher])
+        for i, z in enumerate(logits):
+            if i != teacher:
+                loss = loss - (target * F.log_softmax(z / temp, -1)).sum(-1).mean() * temp**2
+        return loss / len(logits)
 
     def seen_rates(self) -> list[float]:
         return list(self.params.seen_rates)

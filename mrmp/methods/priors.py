@@ -54,6 +54,15 @@ class Prior:
             return math.sqrt(2.0) * torch.special.erfinv(r)
         return -_LAPLACE_BETA * torch.log1p(-r)
 
+    def cdf(self, z: Tensor) -> Tensor:
+        """F(z), in z's dtype (a new tensor)."""
+        if self.name == "uniform":
+            return ((z + _SQRT3) / (2 * _SQRT3)).clamp(0.0, 1.0)
+        if self.name == "gaussian":
+            return torch.special.ndtr(z)
+        half = 0.5 * torch.exp(-z.abs() / _LAPLACE_BETA)
+        return torch.where(z < 0, half, 1.0 - half)
+
     def ppf(self, p: Tensor) -> Tensor:
         """The quantile function F⁻¹(p) for p in (0, 1)."""
         p = p.double()
@@ -78,19 +87,26 @@ class Prior:
         return torch.where(x < 0, 0.5 * beta * torch.exp(x / beta), x + 0.5 * beta * torch.exp(-x / beta))
 
     def bin_masses(self, centers: Tensor) -> Tensor:
-        """Q_b: the prior mass that linear binning on `centers` (equally spaced) gives bin b, exactly.
+        """Q_b: the prior mass that linear binning on increasing `centers` gives bin b, exactly.
 
-        Interior bins weigh z by the triangle of half-width Δ around their centre, so
-        Q_b = (G(c+Δ) − 2G(c) + G(c−Δ)) / Δ; the two edge bins also take the tails (values beyond the grid are
-        clamped onto it), which gives Q_0 = (G(c_0+Δ) − G(c_0)) / Δ and Q_last = 1 − (G(c) − G(c−Δ)) / Δ.
+        Bin b weighs z by the hat function rising from c_{b−1} to c_b and falling to c_{b+1}, so with
+        s_b = (G(c_{b+1}) − G(c_b)) / (c_{b+1} − c_b), the mean of F over [c_b, c_{b+1}]: Q_b = s_b − s_{b−1}; the
+        two edge bins also take the tails (values beyond the grid are clamped onto it), which gives Q_0 = s_0
+        and Q_last = 1 − s_{last−1}. Equally spaced centres: Q_b = (G(c+Δ) − 2G(c) + G(c−Δ)) / Δ.
         """
         c = centers.double()
-        delta = float(c[1] - c[0])
-        g = self._second_antiderivative
-        q = (g(c + delta) - 2 * g(c) + g(c - delta)) / delta
-        q[0] = (g(c[:1] + delta) - g(c[:1]))[0] / delta
-        q[-1] = 1.0 - (g(c[-1:]) - g(c[-1:] - delta))[0] / delta
+        g = self._second_antiderivative(c)
+        slopes = g.diff() / c.diff()  # s_b, b = 0 .. B−2
+        q = torch.empty_like(c)
+        q[0] = slopes[0]
+        q[1:-1] = slopes[1:] - slopes[:-1]
+        q[-1] = 1.0 - slopes[-1]
         return q.clamp_min(0.0)
+
+    def quantile_centers(self, bins: int) -> Tensor:
+        """`bins` centres at the prior's quantiles (b + ½)/bins: equiprobable bins, as fine in rate at every
+        threshold a(r) as anywhere else."""
+        return self.ppf((torch.arange(bins, dtype=torch.float64) + 0.5) / bins)
 
 
 def bin_centers(bins: int, z_max: float) -> Tensor:
@@ -161,24 +177,33 @@ class _PriorKL(torch.autograd.Function):
     """KL(P ‖ Q) + α KL(P_c ‖ Q_c) of z = w / rms(w), with its gradient in closed form.
 
     Forward: exactly `kl_to_prior(soft_histogram(z))` + α `kl_to_prior(interval_histogram(z))` (same operations,
-    same values). Backward, with g_b = ∂KL/∂P_b and h_j = ∂KL_c/∂P_c,j:
-    ∂KL/∂z_i = (g[lo_i + 1] − g[lo_i]) / (n Δ) inside the grid (linear binning moves mass between two bins),
+    same values) for equally spaced centres; with `centers` at the prior's quantiles, the same linear binning on
+    that uneven grid (each value's interval located through the prior's `cdf`). Backward, with g_b = ∂KL/∂P_b and
+    h_j = ∂KL_c/∂P_c,j:
+    ∂KL/∂z_i = (g[lo_i + 1] − g[lo_i]) / (n Δ_{lo_i}) inside the grid (linear binning moves mass between two bins),
     ∂KL_c/∂z_i = sign(z_i) Σ_k (h_{k+1} − h_k) σ'_ki slope_k / n, and through the RMS
     ∂L/∂w = (G − (G·z) z / n) / rms(w). A dozen tensor operations instead of ~40 autograd nodes per step.
     """
 
     @staticmethod
-    def forward(ctx, w, bins, z_max, log_q, slopes, sigma, log_q_coarse, alpha, eps):  # type: ignore[override]
+    def forward(ctx, w, bins, z_max, log_q, slopes, sigma, log_q_coarse, alpha, eps, centers, cdf):  # type: ignore[override]
         flat = w.reshape(-1)
         n = flat.numel()
         s = rms(flat)
         z = flat / s
-        delta = 2.0 * z_max / (bins - 1)
-        v = z.clamp(-z_max, z_max).add_(z_max).div_(delta)
-        u = v.clamp(0, bins - 1)
-        lo = u.floor().clamp_(max=bins - 2)
-        frac = u - lo
-        idx = lo.long()
+        if centers is None:  # equally spaced centres over ±z_max: arithmetic binning
+            delta = 2.0 * z_max / (bins - 1)
+            v = z.clamp(-z_max, z_max).add_(z_max).div_(delta)
+            u = v.clamp(0, bins - 1)
+            lo = u.floor().clamp_(max=bins - 2)
+            frac = u - lo
+            idx = lo.long()
+            inside = None
+        else:  # centres at the prior's quantiles (b + ½)/B: z lies between c_b and c_{b+1} for b = ⌊B·F(z) − ½⌋
+            idx = cdf(z).mul_(bins).sub_(0.5).floor_().clamp_(0, bins - 2).long()
+            widths = centers.diff()
+            frac = ((z - centers.index_select(0, idx)) / widths.index_select(0, idx)).clamp_(0.0, 1.0)
+            inside = (z >= centers[0]) & (z <= centers[-1])
         hist = z.new_zeros(bins)
         hist.index_add_(0, idx, 1.0 - frac)
         hist[1:].index_add_(0, idx, frac)  # the upper neighbour's share, at idx + 1
@@ -200,9 +225,13 @@ class _PriorKL(torch.autograd.Function):
         if not ctx.needs_input_grad[0]:
             return kl
         g = (dp + 1.0) / (1.0 + bins * eps) / n  # ∂KL/∂(unnormalised bin mass)
-        dg = (g[1:] - g[:-1]) / delta  # moving mass from bin lo to lo + 1, per unit of z
-        # inside the grid (clamp's gradient is 1 from min to max, both included; v >= 0 always)
-        grad_z = dg.index_select(0, idx).mul_((zabs <= z_max) & (v <= bins - 1))
+        if centers is None:
+            dg = (g[1:] - g[:-1]) / delta  # moving mass from bin lo to lo + 1, per unit of z
+            # inside the grid (clamp's gradient is 1 from min to max, both included; v >= 0 always)
+            grad_z = dg.index_select(0, idx).mul_((zabs <= z_max) & (v <= bins - 1))
+        else:
+            dg = (g[1:] - g[:-1]) / widths
+            grad_z = dg.index_select(0, idx).mul_(inside)
         if sig is not None:
             h = (dpc + 1.0) / (1.0 + k1 * eps)
             coef = (h[1:] - h[:-1]) * slopes.reshape(-1) / n  # ∂KL_c/∂mean_k, times slope_k / n
@@ -217,7 +246,7 @@ class _PriorKL(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         (grad_w,) = ctx.saved_tensors
-        return (grad * grad_w, *([None] * 8))
+        return (grad * grad_w, *([None] * 10))
 
 
 def prior_kl(
@@ -230,12 +259,18 @@ def prior_kl(
     log_q_coarse: Tensor | None = None,
     alpha: float = 0.0,
     eps: float = 1e-4,
+    prior: Prior | None = None,
+    centers: Tensor | None = None,
 ) -> Tensor:
     """KL(P ‖ Q) of z = w / rms(w) on the soft histogram (`soft_histogram`, prior `log_q` = `smoothed_log(Q)`),
     plus α times the KL of its threshold-anchored coarse histogram (`interval_histogram` with the edges given as
     `edge_slopes`, prior `log_q_coarse`) when `slopes` is given; differentiable in w (closed-form gradient,
-    computed with the value: call it once per backward)."""
-    return _PriorKL.apply(w, bins, z_max, log_q, slopes, sigma, log_q_coarse, alpha, eps)
+    computed with the value: call it once per backward). `centers`: the bin centres when they are the `prior`'s
+    quantiles (`Prior.quantile_centers`); None: `bins` centres equally spaced over ±z_max."""
+    cdf = prior.cdf if centers is not None and prior is not None else None
+    if centers is not None and cdf is None:
+        raise ValueError("quantile centres need their prior (its CDF locates each weight's bin)")
+    return _PriorKL.apply(w, bins, z_max, log_q, slopes, sigma, log_q_coarse, alpha, eps, centers, cdf)
 
 
 def band_stop(w: Tensor, a: Tensor, sigma: float | None) -> Tensor:

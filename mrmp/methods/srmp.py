@@ -39,6 +39,7 @@ from .priors import (
 )
 
 SCOPES = ("layer", "global")
+BIN_GRIDS = ("uniform", "quantile")
 
 
 @dataclass
@@ -47,9 +48,18 @@ class BandStopParams:
 
     prior: str = field(default="gaussian", metadata=spec(choices=PRIORS, help="prior Q of the KL term"))
     kl_weight: float = field(default=10.0, metadata=spec(ge=0.0, help="λ: weight of Σ_l KL(P_l ‖ Q)"))
-    bins: int = field(default=128, metadata=spec(ge=8, le=4096, help="bins of the soft histogram P"))
+    bins: int = field(default=256, metadata=spec(ge=8, le=4096, help="bins of the soft histogram P"))
+    bin_grid: str = field(
+        default="quantile",
+        metadata=spec(
+            choices=BIN_GRIDS,
+            help="centres of P's bins: uniform (equally spaced over ±z_max) or quantile (at the prior's "
+            "quantiles: equiprobable bins, equally fine in rate at every threshold)",
+        ),
+    )
     z_max: float = field(
-        default=4.0, metadata=spec(gt=1.0, le=20.0, help="histogram range ±z_max, in RMS units")
+        default=4.0,
+        metadata=spec(gt=1.0, le=20.0, help="histogram range ±z_max, in RMS units (uniform bins)"),
     )
     sigma: float = field(
         default=10.0, metadata=spec(gt=0.0, help="band-stop steepness σ at the start of pruning")
@@ -112,7 +122,12 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
     def __init__(self, params: BandStopParams, model: AttentionGCN, epochs: int, seed: int = 0):
         super().__init__(params, model, epochs, seed)
         self.prior = Prior(params.prior)
-        self._q = self.prior.bin_masses(bin_centers(params.bins, params.z_max)).float()
+        if params.bin_grid == "quantile":
+            self._centers: Tensor | None = self.prior.quantile_centers(params.bins)
+        else:
+            self._centers = None  # equally spaced: binned by arithmetic
+        centers = self._centers if self._centers is not None else bin_centers(params.bins, params.z_max)
+        self._q = self.prior.bin_masses(centers).float()
         self._epoch = 0  # epochs done (σ schedule and warm-up)
         self._a_cache: dict[tuple[float, ...], Tensor] = {}  # rates -> a(r) (float64)
         self._kl_consts: dict[str, Any] = {}  # the KL terms' prior side, built on first use
@@ -174,7 +189,9 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
         c = self._kl_consts
         if c.get("device") != device:
             p = self.params
-            c = {"device": device, "log_q": smoothed_log(self._q.to(device))}
+            c = {"device": device, "log_q": smoothed_log(self._q.to(device)), "centers": None}
+            if self._centers is not None:
+                c["centers"] = self._centers.float().to(device)
             if p.anchor_weight > 0:
                 rates = torch.tensor(self.anchor_rates(), dtype=torch.float64)
                 edges = self.prior.threshold(rates).float().to(device)
@@ -202,6 +219,8 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
                 p.anchor_sigma,
                 c["log_q_coarse"] if anchor else None,
                 p.anchor_weight,
+                prior=self.prior,
+                centers=c["centers"],
             )
             for g in groups
         ]

@@ -13,6 +13,8 @@ accessibility `α_l = h(M_lᵀ α_{l−1})` from the inputs and a backward pass 
 - Training: the same threshold (found without gradient on the current weights) in a smooth band-stop
   ψ_{t,σ}(Ŵ), and h(x) = 1 − exp(−x/τ) as a differentiable surrogate of 1{x > 0} (forward value hard, gradient
   of the surrogate, by default), trained end to end; an optional budget penalty λ_b.
+- `consistency: false` drops the constraint (no supervisory networks, the plain global magnitude mask at the
+  budget) and keeps everything else: the ablation that isolates what consistency buys.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from torch import Tensor
 from mrmp.model import AttentionGCN, consistent_count, consistent_masks, hard_step, propagate
 from mrmp.validation import spec
 
-from .base import PruningMethod, register, stable_argsort
+from .base import PruningMethod, rank_keep_masks, register, stable_argsort
 from .priors import SIGMA_SCHEDULES, WarmupSigmaSchedule, band_stop, soft_band_stop
 
 SURROGATES = ("straight_through", "smooth")
@@ -59,6 +61,13 @@ class TCMPParams:
         metadata=spec(ge=0.0, help="λ_b of ((Σ M̃ − (1 − r)N) / N)², the soft consistent mask's budget"),
     )
     warmup_epochs: int = field(default=0, metadata=spec(ge=0, help="dense epochs before pruning starts"))
+    consistency: bool = field(
+        default=True,
+        metadata=spec(
+            help="keep only accessible and co-accessible connections (TCMP); false = the same band-stop "
+            "training on the plain global magnitude mask at the rate (the ablation without the constraint)"
+        ),
+    )
 
 
 class _TopKSearch:
@@ -187,8 +196,11 @@ class TCMP(WarmupSigmaSchedule, PruningMethod):
         search = _TopKSearch(
             [w.detach().abs() for w in self.model.prunable_weights()], self.in_repeats, [rate]
         )
-        k = search.run(self._k_hint)
-        self._k_hint = k
+        if self.params.consistency:
+            k = search.run(self._k_hint)
+            self._k_hint = k
+        else:  # the raw magnitude mask meets the budget by itself
+            k = search.budget
         n, k = search.n, int(k[0])
         mags, order = search.flat, search.order  # mags[order] ascending: only two of them are needed
         if k >= n:
@@ -230,6 +242,9 @@ class TCMP(WarmupSigmaSchedule, PruningMethod):
                 inside = [_straight_through((m.detach() > 0.5).to(m.dtype), m) for m in soft]
             else:
                 inside = soft
+        if not self.params.consistency:
+            self._last = soft
+            return soft
         alpha_in, beta_out = propagate(inside, self.in_repeats, self._surrogate())
         self._last = [m * a.unsqueeze(-1) * b.unsqueeze(-2) for m, a, b in zip(soft, alpha_in, beta_out)]
         return self._last
@@ -248,6 +263,8 @@ class TCMP(WarmupSigmaSchedule, PruningMethod):
     def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
         """Hard consistent masks at each rate: zero disconnected connections, at most (1 − r)·N kept."""
         scores = [w.detach().abs() for w in self.model.prunable_weights()]
+        if not self.params.consistency:
+            return rank_keep_masks(scores, rates)
         masks, _ = consistent_topk(scores, self.in_repeats, rates)
         return masks
 

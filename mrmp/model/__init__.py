@@ -3,18 +3,22 @@
 from .gcn import PRESETS, AttentionGCN, PrunableLayer, build_model, parameter_table
 from .topology import (
     Integrity,
+    UnitGates,
     consistent_count,
     consistent_counts,
     consistent_masks,
     hard_step,
     integrity,
+    kept_edges,
     propagate,
+    unit_gates,
 )
 
 __all__ = [
     "PRESETS",
     "AttentionGCN",
     "Integrity",
+    "UnitGates",
     "PrunableLayer",
     "build_model",
     "consistent_count",
@@ -22,6 +26,8 @@ __all__ = [
     "consistent_masks",
     "hard_step",
     "integrity",
+    "kept_edges",
     "parameter_table",
     "propagate",
+    "unit_gates",
 ]

@@ -8,6 +8,11 @@ is the same product (N H) W = N (H W).
 
 Masks may carry a leading rate dimension R: the forward then returns (R, B, classes) logits, evaluating many
 pruning rates in one batched pass.
+
+A masked network drops its disconnected units (`topology.unit_gates`): a unit that no kept path from the inputs
+reaches loses its bias (it outputs ReLU(0) = 0), and a block's attention projections read only the input units
+from which a kept path reaches the outputs. Every signal then travels through kept prunable connections, which
+is what makes the unit graph (and the integrity report) exact for the forward pass (docs/methods.md).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from .topology import unit_gates
 
 PRESETS: dict[str, dict[str, int]] = {
     # fast default: seconds per hundred epochs on a laptop CPU
@@ -96,20 +103,50 @@ class AttentionGCN(nn.Module):
         contiguous (rows, V) slices of one projection, and its node mixing is two batched products whose
         outputs are V wide (see `_NodeMixing`)."""
         batched = masks is not None and masks[0].dim() == 3
+        gates = None if masks is None else unit_gates(masks, [p.in_repeat for p in self.prunable])
         h = x.transpose(-1, -2)  # (B, C, V)
         for i in range(len(self.filter_w)):
             w = self.filter_w[i]
-            if masks is not None:
+            b = self.filter_b[i]
+            read = None
+            if gates is not None:
                 w = w * masks[i]
+                b = b * gates.alive[i]  # (C,) or (R, C)
+                read = gates.read[i] if i > 0 else None  # the input features are never gated
             if batched and i == 0:
                 z = self._first_block_batched(h, w, shared)  # (R, B, H*F, V)
             else:
-                z = self._block(h, w, i)
-            h = F.relu(z + self.filter_b[i].unsqueeze(-1))
-        w = self.fc_w if masks is None else self.fc_w * masks[-1]
+                z = self._block(h, w, i, read)
+            if batched:
+                b = b[:, None]  # (R, 1, C): one bias per rate, broadcast over samples
+            h = F.relu(z + b.unsqueeze(-1))
+        w, b = self.fc_w, self.fc_b
+        if gates is not None:
+            w, b = w * masks[-1], b * gates.alive[-1]
+            if batched:
+                b = b[:, None]
         flat = h.transpose(-1, -2).flatten(-2)  # FC input unit v*C + c (node-major, as documented)
-        f = F.relu(torch.matmul(flat, w) + self.fc_b)  # (R, B, in) @ (R, in, out) when batched
+        f = F.relu(torch.matmul(flat, w) + b)  # (R, B, in) @ (R, in, out) when batched
         return self.classifier(f)
+
+    @torch.no_grad()
+    def pruned_state(self, masks: list[Tensor]) -> dict[str, Tensor]:
+        """The parameters (`named_parameters` names, detached copies) of the network pruned by 2-D `masks`, with
+        the masks and the unit gates baked in: the prunable weights times their masks, a unit's bias zeroed
+        where no kept path reaches it, and blocks 2…L's query and key rows zeroed for the input units no kept
+        path leads out of. A plain forward on these parameters computes `forward(x, masks)`."""
+        gates = unit_gates(masks, [p.in_repeat for p in self.prunable])
+        out = {n: p.detach().clone() for n, p in self.named_parameters()}
+        names = {id(p): n for n, p in self.named_parameters()}
+        for layer, mask in zip(self.prunable, masks):
+            out[names[id(layer.weight)]].mul_(mask)
+        for i in range(len(self.filter_w)):
+            out[names[id(self.filter_b[i])]].mul_(gates.alive[i])
+            if i > 0:
+                for proj in (self.query[i], self.key[i]):
+                    out[names[id(proj)]].mul_(gates.read[i].unsqueeze(-1))
+        out[names[id(self.fc_b)]].mul_(gates.alive[-1])
+        return out
 
     def _qk_weights(self, i: int, c_in: int) -> tuple[Tensor, Tensor]:
         """Block i's query (scaled by 1/√d: the score scale, folded into the projection) and key matrices,
@@ -117,13 +154,17 @@ class AttentionGCN(nn.Module):
         wq = (self.query[i] * (1.0 / math.sqrt(self.key_dim))).view(c_in, self.heads, self.key_dim)
         return wq, self.key[i].view(c_in, self.heads, self.key_dim)
 
-    def _block(self, h: Tensor, w: Tensor, i: int) -> Tensor:
+    def _block(self, h: Tensor, w: Tensor, i: int, read: Tensor | None = None) -> Tensor:
         """Σ_h N_h H W_h of one block, before bias and ReLU. h (..., C_in, V); w (C_in, H·F) or, per rate,
-        (R, C_in, H·F) with h (R, B, C_in, V). Returns (..., H·F, V)."""
+        (R, C_in, H·F) with h (R, B, C_in, V). `read` (C_in,) or (R, C_in): the input units the attention
+        projections read (None: all). Returns (..., H·F, V)."""
         heads, f, d = self.heads, self.filters, self.key_dim
         c_in, v = w.shape[-2], h.shape[-1]
         wq, wk = self._qk_weights(i, c_in)
         lead = w.shape[:-2]
+        if read is not None:  # zero the rows of the units the attention does not read
+            g = read.reshape(*read.shape, 1, 1)
+            wq, wk = wq * g, wk * g
         # one projection for filters, queries and keys, grouped per head: [W_h | Q_h | K_h]
         wcat = torch.cat(
             [w.view(*lead, c_in, heads, f), wq.expand(*lead, -1, -1, -1), wk.expand(*lead, -1, -1, -1)], -1

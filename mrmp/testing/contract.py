@@ -8,10 +8,14 @@ gets the whole suite by registering itself. The checks read a method's claims fr
   the seen rates for methods whose `rate_claim` is "seen" (SRMP and MRMP: the KL's claim after training);
 - a seed fixes the run: the same curve and weights twice;
 - `run(..., out_dir)` then `load_run(dir)` evaluates to the same curve;
-- the integrity columns are consistent (effective ≥ observed, disconnected ≥ 0; rate 0 keeps everything);
+- the integrity columns agree with an independent count of the masks: their zeros, and the disconnected
+  connections an explicit graph search finds (rate 0 keeps everything);
 - eval masks are binary, shaped like the weights, equal through `eval_masks` and `eval_masks_batch`, and
   nested across rates where the method claims it;
-- train masks are None or finite tensors shaped like the weights, and the seen rates lie in [0, 1).
+- train masks are None or finite tensors shaped like the weights, and the seen rates lie in [0, 1);
+- the connections the integrity report calls disconnected are exactly those that cannot change a logit, at
+  every rate 0.50–0.99 (`check_disconnected_are_inert`: zeroing them leaves the logits of random inputs
+  unchanged, and every other kept connection moves some logit).
 
 Everything runs on `toy_data()` with a small GCN (5.3k prunable weights: the KL-based rate claims are
 statistical, a histogram needs enough weights) for 30 full-batch epochs: about a second per method on a CPU.
@@ -19,7 +23,9 @@ statistical, a histogram needs enough weights) for 30 full-batch epochs: about a
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,8 +36,10 @@ import torch
 
 from mrmp.config import RunConfig, config_from_dict, default_rates
 from mrmp.methods import PruningMethod, registry
+from mrmp.model import consistent_masks, integrity
 from mrmp.train import CurvePoint, PreparedData, RunResult, Trainer, load_run, run
 
+HIGH_RATES = [round(0.5 + i / 100, 2) for i in range(50)]  # 0.50 ... 0.99: where connections disconnect
 TOY_MODEL = {"blocks": 2, "heads": 2, "filters": 4, "key_dim": 4, "fc": 64}  # 5.3k prunable weights
 
 
@@ -78,6 +86,43 @@ def _rows(curve: Sequence[CurvePoint]) -> list[tuple]:
     return [dataclasses.astuple(p) for p in curve]
 
 
+def graph_search(
+    masks: Sequence[torch.Tensor], in_repeats: Sequence[int]
+) -> tuple[set[tuple[int, int, int]], set[tuple[int, int]], set[tuple[int, int]]]:
+    """Disconnected kept connections of 2-D masks by an explicit search on the unit graph, edge by edge: the test
+    oracle for `mrmp.model.topology`, sharing none of its code. Vertices are (layer, unit), one edge per kept
+    weight (input row i of layer l is unit i mod C of the previous layer); a connection is connected iff a
+    depth-first search from the inputs reaches its source and one from the outputs, backwards, reaches its
+    target. Returns the disconnected edges {(layer, row, column)} and the accessible and co-accessible
+    vertices."""
+    succ: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    pred: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    edges = []
+    widths = [m.shape[0] // r for m, r in zip(masks, in_repeats)] + [masks[-1].shape[1]]
+    for layer, m in enumerate(masks):
+        for i, j in (m != 0).nonzero().tolist():
+            src, dst = (layer, i % widths[layer]), (layer + 1, j)  # input i is unit i mod C of layer `layer`
+            edges.append((layer, i, j, src, dst))
+            succ.setdefault(src, []).append(dst)
+            pred.setdefault(dst, []).append(src)
+
+    def reach(starts, nxt):
+        seen, stack = set(starts), list(starts)
+        while stack:
+            for v in nxt.get(stack.pop(), []):
+                if v not in seen:
+                    seen.add(v)
+                    stack.append(v)
+        return seen
+
+    accessible = reach([(0, u) for u in range(widths[0])], succ)
+    coaccessible = reach([(len(masks), u) for u in range(widths[-1])], pred)
+    bad = {
+        (layer, i, j) for layer, i, j, src, dst in edges if src not in accessible or dst not in coaccessible
+    }
+    return bad, accessible, coaccessible
+
+
 # --- checks on a trained run --------------------------------------------------------------------------------
 
 
@@ -110,9 +155,18 @@ def check_integrity_columns(result: RunResult) -> None:
     n = sum(w.numel() for w in method.model.prunable_weights())
     for p in result.curve:
         assert 0.0 <= p.observed_rate <= p.effective_rate <= 1.0, (method.name, p)
-        assert p.disconnected >= 0, (method.name, p)
-        assert p.disconnected == round((p.effective_rate - p.observed_rate) * n), (method.name, p)
         assert p.seen in (0, 1), (method.name, p)
+    # the columns against an independent count: the masks' zeros, and the graph search's disconnected edges
+    step = max(1, len(result.curve) // 6)
+    for p in result.curve[::step]:
+        masks = [m[0] for m in method.eval_masks_batch([p.rate])]
+        kept = sum(int((m != 0).sum()) for m in masks)
+        bad = len(graph_search(masks, method.in_repeats)[0])
+        assert math.isclose(p.observed_rate, 1 - kept / n, abs_tol=1e-9), (method.name, p, kept)
+        assert p.disconnected == bad, (
+            f"{method.name}: {p.disconnected} disconnected reported, {bad} found at {p}"
+        )
+        assert math.isclose(p.effective_rate, 1 - (kept - bad) / n, abs_tol=1e-9), (method.name, p)
     for p in result.curve:
         if p.rate == 0.0:
             assert p.observed_rate == 0.0, f"{method.name}: rate 0 must keep every weight, got {p}"
@@ -137,6 +191,57 @@ def check_eval_masks(method: PruningMethod, rates: Sequence[float]) -> None:
     if type(method).nested:
         for m in batch:
             assert bool((m[1:] <= m[:-1]).all()), f"{method.name}: masks not nested across rates"
+
+
+def check_disconnected_are_inert(method: PruningMethod, rates: Sequence[float], samples: int = 16) -> None:
+    """At each rate, a kept connection is disconnected in the integrity report iff removing it can change no
+    logit, checked on the forward pass itself, not on the unit graph:
+
+    - zeroing every connection the report calls disconnected leaves the logits of random inputs unchanged (to
+      float tolerance), through all the paths the network has (biases, attention projections, the FC);
+    - every other kept connection moves some logit: a nonzero gradient of the logits with respect to its mask
+      entry, on a float64 copy of the model whose biases are large enough to keep every ReLU open (so that a
+      connection's effect cannot hide behind a closed ReLU)."""
+    model = method.model
+    rates = list(rates)
+    masks = [m.detach() for m in method.eval_masks_batch(rates)]
+    consistent = consistent_masks(masks, method.in_repeats)
+    rep = integrity(masks, method.in_repeats)
+    kept = [m != 0 for m in masks]
+    per_rate = sum((k & (c == 0)).sum((-1, -2)) for k, c in zip(kept, consistent))
+    assert per_rate.tolist() == rep.disconnected.tolist(), (
+        f"{method.name}: disconnected connections {per_rate.tolist()} vs integrity {rep.disconnected.tolist()}"
+    )
+    gen = torch.Generator().manual_seed(0)
+    c_in = model.prunable_weights()[0].shape[0]
+    x = torch.randn(samples, model.num_nodes, c_in, generator=gen, dtype=model.fc_w.dtype) * 2.0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        full = model(x.to(model.fc_w.device), masks)
+        inert = model(x.to(model.fc_w.device), [m * c for m, c in zip(masks, consistent)])
+    model.train(was_training)
+    moved = (full - inert).abs().amax((-1, -2))
+    scale = full.abs().amax().clamp_min(1.0)
+    bad = [(r, float(d)) for r, d in zip(rates, moved) if float(d) > 1e-5 * float(scale)]
+    assert not bad, (
+        f"{method.name}: zeroing disconnected connections moved the logits at (rate, max |Δ|) {bad}"
+    )
+
+    probe = copy.deepcopy(model).double().cpu()
+    with torch.no_grad():  # layer l's biases ≫ its pre-activations: every ReLU open for these inputs
+        for i, b in enumerate([*probe.filter_b, probe.fc_b]):
+            b.fill_(10.0 ** (3 + 3 * i))
+    leaves = [m.double().cpu().requires_grad_(True) for m in masks]
+    logits = probe(x.double().cpu(), leaves)
+    weights = torch.randn(logits.shape, generator=gen, dtype=torch.float64)
+    (logits * weights).sum().backward()
+    for layer, (leaf, c) in enumerate(zip(leaves, consistent)):
+        silent = (c.cpu() != 0) & (leaf.grad == 0)
+        assert not bool(silent.any()), (
+            f"{method.name}: {int(silent.sum())} connections of layer {layer} count as connected but move no "
+            f"logit (rates {[r for r, s in zip(rates, silent.flatten(1).any(1)) if s]})"
+        )
 
 
 def check_train_masks(trainer: Trainer) -> None:
@@ -198,5 +303,6 @@ def check_all(name: str, run_dir: str | Path, epochs: int = 30) -> None:
     check_integrity_columns(result)
     check_eval_masks(result.trainer.method, result.trainer.cfg.eval.rates)
     check_train_masks(result.trainer)
+    check_disconnected_are_inert(result.trainer.method, HIGH_RATES)
     check_deterministic(name, data, result, epochs)
     check_save_load(name, data, result, run_dir)

@@ -22,7 +22,9 @@ of kept ones (float32 values, the kept ones in row-major order):
 A bitmask plus values is the simplest form that is small over the rates people prune at, and decoding it is one
 indexing operation; positions take over at extreme sparsity. CSR's row pointers would buy nothing here: the
 prunable matrices are few and small, and inference rebuilds them dense anyway. The other parameters (attention
-projections, biases, classifier) are stored dense, and the adjacency as 0/1 bytes.
+projections, biases, classifier) are stored dense, and the adjacency as 0/1 bytes; the pruned network's unit
+gates are baked into them (`AttentionGCN.pruned_state`: a disconnected unit's bias and attention reads are 0), so
+the plain forward of the rebuilt module is the masked one.
 """
 
 from __future__ import annotations
@@ -218,12 +220,11 @@ def network_blob(trainer: Trainer, rate: float | None = None) -> tuple[dict[str,
     masks = method.eval_masks(rate)
     names = {id(p): n for n, p in model.named_parameters()}
     prunable_ids = {id(layer.weight) for layer in model.prunable}
+    baked = model.pruned_state(masks)  # masks and unit gates (biases, attention reads) baked in
     prunable: dict[str, dict[str, Any]] = {}
     for layer, mask in zip(model.prunable, masks):
-        prunable[names[id(layer.weight)]] = encode_weight(layer.weight, mask)
-    dense = {
-        n: p.detach().to("cpu").clone() for n, p in model.named_parameters() if id(p) not in prunable_ids
-    }
+        prunable[names[id(layer.weight)]] = encode_weight(baked[names[id(layer.weight)]], mask)
+    dense = {n: baked[n].to("cpu") for n, p in model.named_parameters() if id(p) not in prunable_ids}
     kept = int(sum(int((m != 0).sum()) for m in masks))
     total_prunable = sum(layer.weight.numel() for layer in model.prunable)
     nonzero = kept + sum(int((p != 0).sum()) for p in dense.values())

@@ -163,13 +163,9 @@ class Trainer:
         ce_sum = reg_sum = correct = seen = 0.0
         for xb, yb in self._batches():
             rates = self.method.step_rates(self.generator)
-            ce = 0.0
-            for i, r in enumerate(rates):
-                logits = self.model(xb, self.method.train_masks(r))
-                ce = ce + F.cross_entropy(logits, yb)
-                if i == 0:
-                    correct += float((logits.argmax(-1) == yb).sum())
-            ce = ce / len(rates)
+            logits = [self.model(xb, self.method.train_masks(r)) for r in rates]
+            ce = self.method.task_loss(rates, logits, lambda z, yb=yb: F.cross_entropy(z, yb))
+            correct += float((logits[0].argmax(-1) == yb).sum())
             reg = self.method.regularizer()
             loss = ce if reg is None else ce + reg
             self.optimizer.zero_grad(set_to_none=True)
