@@ -68,7 +68,14 @@ class TrainConfig:
     `adaptive_lr` is on; each phase (e.g. MP's fine-tuning) restarts the warm-up and the schedule."""
 
     epochs: int = field(default=300, metadata=spec(ge=0, help="epochs of the main phase"))
-    batch_size: int = field(default=0, metadata=spec(ge=0, help="0 = full batch (fast path)"))
+    batch_size: int = field(
+        default=96,
+        metadata=spec(
+            ge=0,
+            help="samples per step, reshuffled each epoch (seeded); 0 or ≥ the training set = one full-batch "
+            "step per epoch",
+        ),
+    )
     lr: float = field(default=0.01, metadata=spec(gt=0, help="Adam learning rate (peak of the schedule)"))
     lr_schedule: str = field(
         default="constant",
@@ -79,7 +86,7 @@ class TrainConfig:
         ),
     )
     lr_warmup_epochs: int = field(
-        default=0,
+        default=10,
         metadata=spec(ge=0, help="epochs of linear warm-up from lr/warm-up to lr at each phase start"),
     )
     lr_floor: float = field(
@@ -89,7 +96,7 @@ class TrainConfig:
     adaptive_lr: bool = field(default=False, metadata=spec(help="x0.99 when the loss rises, /0.99 otherwise"))
     weight_decay: float = field(default=0.0, metadata=spec(ge=0, help="Adam's L2 penalty on every weight"))
     label_smoothing: float = field(
-        default=0.0,
+        default=0.1,
         metadata=spec(ge=0.0, lt=1.0, help="cross-entropy target smoothing (0 = one-hot targets)"),
     )
     ema_decay: float = field(
