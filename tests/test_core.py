@@ -94,15 +94,33 @@ def test_minibatch_and_adaptive_lr_paths():
     assert t.history[-1]["loss"] < t.history[0]["loss"]
 
 
+# every recipe element on: mini-batches, warm-up, decay, smoothing, averaging, the adaptive rule
+RECIPE = [
+    "train.batch_size=32",
+    "train.lr_warmup_epochs=3",
+    "train.lr_schedule=cosine",
+    "train.lr_floor=0.1",
+    "train.label_smoothing=0.1",
+    "train.ema_decay=0.9",
+    "train.adaptive_lr=true",
+]
+
+
 def test_resume_from_state_continues_exactly():
     data = toy_data()
-    full = Trainer(cfg_for("train.epochs=20", "train.batch_size=32"), data)
+    # MP with fine-tuning: the state crosses a phase boundary (a new optimiser, schedule and average)
+    cfg = cfg_for(*RECIPE, "train.epochs=8", "method.name=mp", "method.finetune_epochs=6")
+    full = Trainer(cfg, data)
     states = {}
-    full.fit(lambda ev: states.__setitem__(ev.epoch, ev.state()) if ev.epoch == 8 else None)
-    resumed = Trainer(cfg_for("train.epochs=20", "train.batch_size=32"), data)
-    resumed.load_state(states[8])
-    resumed.fit()
-    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+    full.fit(lambda ev: states.__setitem__(ev.epoch, ev.state()) if ev.epoch in (5, 10) else None)
+    for epoch in (5, 10):
+        resumed = Trainer(cfg, data)
+        resumed.load_state(states[epoch])
+        resumed.fit()
+        assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+        assert [h["lr"] for h in resumed.history] == [h["lr"] for h in full.history]
+        for a, b in zip(resumed.model.parameters(), full.model.parameters()):
+            assert torch.equal(a, b)
 
 
 def test_run_writes_curve_summary_config_and_model(tmp_path):
@@ -185,16 +203,20 @@ def test_curve_scores_validation_and_test_apart():
 
 def test_fit_until_epoch_continues_exactly_where_it_stopped():
     data = toy_data()
-    cfg = cfg_for("method.name=srmp", "train.epochs=12", "train.batch_size=32")
+    cfg = cfg_for("method.name=srmp", "train.epochs=12", *RECIPE)
     whole = Trainer(cfg, data)
     whole.fit()
     stepped = Trainer(cfg, data)
     for until in (5, 5, 9, 100):
         stepped.fit(until_epoch=until)
         assert stepped.epoch == min(until, 12)
+        stepped.evaluate([0.9])  # evaluating between calls changes nothing
     assert stepped.done and [h["loss"] for h in stepped.history] == [h["loss"] for h in whole.history]
     for a, b in zip(stepped.model.parameters(), whole.model.parameters()):
         assert torch.equal(a, b)
+    again = Trainer(cfg, data)  # deterministic for a seed, with every element on
+    again.fit()
+    assert [h["loss"] for h in again.history] == [h["loss"] for h in whole.history]
 
 
 def test_a_nonfinite_loss_stops_training_and_says_at_which_epoch(tmp_path):
@@ -224,7 +246,7 @@ def test_lr_schedule_warms_up_decays_to_the_floor_and_restarts_each_phase():
     assert lrs[24:] == pytest.approx(
         [0.1 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / 2))) for k in range(2)]
     )
-    linear = cfg_for("train.lr_schedule=linear", "train.lr_floor=0.2").train
+    linear = cfg_for("train.lr_schedule=linear", "train.lr_floor=0.2", "train.lr_warmup_epochs=0").train
     assert [lr_factor(linear, e, 5) for e in range(5)] == pytest.approx([1.0, 0.84, 0.68, 0.52, 0.36])
     constant = cfg_for("train.lr_schedule=constant", "train.lr_warmup_epochs=0").train
     assert [lr_factor(constant, e, 5) for e in range(5)] == [1.0] * 5
