@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import re
 from pathlib import Path
 
@@ -157,15 +158,33 @@ def test_minibatch_and_adaptive_lr_paths():
     assert t.history[-1]["loss"] < t.history[0]["loss"]
 
 
+# every recipe element on: mini-batches, warm-up, decay, smoothing, averaging, the adaptive rule
+RECIPE = [
+    "train.batch_size=32",
+    "train.lr_warmup_epochs=3",
+    "train.lr_schedule=cosine",
+    "train.lr_floor=0.1",
+    "train.label_smoothing=0.1",
+    "train.ema_decay=0.9",
+    "train.adaptive_lr=true",
+]
+
+
 def test_resume_from_state_continues_exactly():
     data = toy_data()
-    full = Trainer(cfg_for("train.epochs=20", "train.batch_size=32"), data)
+    # MP with fine-tuning: the state crosses a phase boundary (a new optimiser, schedule and average)
+    cfg = cfg_for(*RECIPE, "train.epochs=8", "method.name=mp", "method.finetune_epochs=6")
+    full = Trainer(cfg, data)
     states = {}
-    full.fit(lambda ev: states.__setitem__(ev.epoch, ev.state()) if ev.epoch == 8 else None)
-    resumed = Trainer(cfg_for("train.epochs=20", "train.batch_size=32"), data)
-    resumed.load_state(states[8])
-    resumed.fit()
-    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+    full.fit(lambda ev: states.__setitem__(ev.epoch, ev.state()) if ev.epoch in (5, 10) else None)
+    for epoch in (5, 10):
+        resumed = Trainer(cfg, data)
+        resumed.load_state(states[epoch])
+        resumed.fit()
+        assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+        assert [h["lr"] for h in resumed.history] == [h["lr"] for h in full.history]
+        for a, b in zip(resumed.model.parameters(), full.model.parameters()):
+            assert torch.equal(a, b)
 
 
 def test_run_writes_curve_summary_config_and_model(tmp_path):
@@ -248,16 +267,20 @@ def test_curve_scores_validation_and_test_apart():
 
 def test_fit_until_epoch_continues_exactly_where_it_stopped():
     data = toy_data()
-    cfg = cfg_for("method.name=srmp", "train.epochs=12", "train.batch_size=32")
+    cfg = cfg_for("method.name=srmp", "train.epochs=12", *RECIPE)
     whole = Trainer(cfg, data)
     whole.fit()
     stepped = Trainer(cfg, data)
     for until in (5, 5, 9, 100):
         stepped.fit(until_epoch=until)
         assert stepped.epoch == min(until, 12)
+        stepped.evaluate([0.9])  # evaluating between calls changes nothing
     assert stepped.done and [h["loss"] for h in stepped.history] == [h["loss"] for h in whole.history]
     for a, b in zip(stepped.model.parameters(), whole.model.parameters()):
         assert torch.equal(a, b)
+    again = Trainer(cfg, data)  # deterministic for a seed, with every element on
+    again.fit()
+    assert [h["loss"] for h in again.history] == [h["loss"] for h in whole.history]
 
 
 def test_a_nonfinite_loss_stops_training_and_says_at_which_epoch(tmp_path):
@@ -270,3 +293,90 @@ def test_a_nonfinite_loss_stops_training_and_says_at_which_epoch(tmp_path):
     assert result.trainer.diverged.startswith("non-finite loss at epoch 1 (loss nan")
     assert result.trainer.epoch == 1 and result.trainer.done and not result.trainer.history
     assert not (tmp_path / "out").exists()  # nothing written for a diverged network
+
+
+def test_lr_schedule_warms_up_decays_to_the_floor_and_restarts_each_phase():
+    from mrmp.train.loop import lr_factor
+
+    sets = ["train.lr=0.1", "train.lr_warmup_epochs=4", "train.lr_schedule=cosine", "train.lr_floor=0.1"]
+    cfg = cfg_for(*sets, "train.epochs=20", "method.name=mp", "method.finetune_epochs=6")
+    t = Trainer(cfg, toy_data())
+    t.fit()
+    lrs = [h["lr"] for h in t.history]
+    cosine = [0.1 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / 16))) for k in range(16)]
+    assert lrs[:20] == pytest.approx([0.025, 0.05, 0.075, 0.1, *cosine])
+    # the fine-tuning phase (6 epochs) starts its own warm-up and decay
+    assert lrs[20:24] == pytest.approx([0.025, 0.05, 0.075, 0.1])
+    assert lrs[24:] == pytest.approx(
+        [0.1 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / 2))) for k in range(2)]
+    )
+    linear = cfg_for("train.lr_schedule=linear", "train.lr_floor=0.2", "train.lr_warmup_epochs=0").train
+    assert [lr_factor(linear, e, 5) for e in range(5)] == pytest.approx([1.0, 0.84, 0.68, 0.52, 0.36])
+    constant = cfg_for("train.lr_schedule=constant", "train.lr_warmup_epochs=0").train
+    assert [lr_factor(constant, e, 5) for e in range(5)] == [1.0] * 5
+
+
+def test_the_scheduled_rate_is_the_one_the_optimiser_steps_with():
+    # Adam's first step moves every weight with a gradient by lr (m / sqrt(v) = ±1): 0.1 / 4 in warm-up
+    cfg = cfg_for("train.lr=0.1", "train.lr_warmup_epochs=4", "train.epochs=10")
+    t = Trainer(cfg, toy_data())
+    before = [p.detach().clone() for p in t.model.parameters()]
+    t.fit(until_epoch=1)
+    steps = torch.cat([(p.detach() - b).abs().flatten() for p, b in zip(t.model.parameters(), before)])
+    assert float(steps.max()) == pytest.approx(0.025, rel=1e-3)
+
+
+def test_label_smoothing_is_in_the_training_loss():
+    data = toy_data()
+    t = Trainer(cfg_for("train.label_smoothing=0.2", "train.epochs=30"), data)
+    t.fit(until_epoch=20)  # confident enough that smoothing changes the loss
+    with torch.no_grad():
+        logits = t.model(t.x_train)
+    t.fit(until_epoch=21)  # full batch: epoch 21's loss is that of the weights after epoch 20
+    smoothed = float(torch.nn.functional.cross_entropy(logits, t.y_train, label_smoothing=0.2))
+    plain = float(torch.nn.functional.cross_entropy(logits, t.y_train))
+    assert t.history[-1]["loss"] == pytest.approx(smoothed, rel=1e-5)
+    assert smoothed > 1.2 * plain
+
+
+def test_the_averaged_weights_are_evaluated_not_trained():
+    data = toy_data()
+    cfg = cfg_for("train.ema_decay=0.9", "train.epochs=12", "method.name=mp", "eval.rates=[0.0, 0.8]")
+    t = Trainer(cfg, data)
+    t.fit(until_epoch=6)
+    weights = [p.detach().clone() for p in t.model.parameters()]
+    averaged = [a.clone() for a in t.state()["ema"]]
+    assert any(not torch.equal(w, a) for w, a in zip(weights, averaged))
+    curve = t.evaluate()
+    # evaluation leaves the training weights in place ...
+    assert all(torch.equal(p, w) for p, w in zip(t.model.parameters(), weights))
+    # ... and scores the averaged ones: the same curve as a model that holds them
+    other = Trainer(cfg, data)
+    with torch.no_grad():
+        for p, a in zip(other.model.parameters(), averaged):
+            p.copy_(a)
+    assert [p.row() for p in curve] == [p.row() for p in other.evaluate()]
+    # evaluating mid-training changes nothing in the training that follows
+    t.fit()
+    plain = Trainer(cfg, data)
+    plain.fit()
+    assert [h["loss"] for h in t.history] == [h["loss"] for h in plain.history]
+    # at the end the model holds the averaged weights for good (evaluated, saved, loaded)
+    for p, a in zip(t.model.parameters(), t.state()["ema"]):
+        assert torch.equal(p, a)
+
+
+def test_the_average_follows_the_update_rule_and_restarts_each_phase():
+    cfg = cfg_for("train.ema_decay=0.5", "train.epochs=3", "method.name=mp", "method.finetune_epochs=2")
+    t = Trainer(cfg, toy_data())
+    weights = [[p.detach().clone() for p in t.model.parameters()]]
+    for epoch in (1, 2):  # full batch: one step per epoch, decays min(0.5, (1 + t)/(10 + t)) = 0.1, 2/11
+        t.fit(until_epoch=epoch)
+        weights.append([p.detach().clone() for p in t.model.parameters()])
+    for avg, w0, w1, w2 in zip(t.state()["ema"], *weights):
+        torch.testing.assert_close(avg, torch.lerp(torch.lerp(w0, w1, 1 - 0.1), w2, 1 - 2 / 11))
+    t.fit(until_epoch=4)  # into fine-tuning: the average restarts from the pruned network, zeros stay zero
+    averaged = dict(zip([n for n, _ in t.model.named_parameters()], t.state()["ema"]))
+    names = {id(p): n for n, p in t.model.named_parameters()}
+    for w, mask in zip(t.model.prunable_weights(), t.method.state_dict()["frozen"]):
+        assert (mask == 0).any() and torch.all(averaged[names[id(w)]][mask == 0] == 0)

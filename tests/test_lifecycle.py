@@ -82,11 +82,13 @@ def test_a_completed_trial_run_holds_scores_curves_config_and_network(tracker, t
     scores = session.results[-1]["mrmp"]["scores"]
     for key in ("val_acc_at_targets", "val_acc_at_targets_ci95_lo", "test_acc_at_targets", "val_auc"):
         assert run.metrics[key] == pytest.approx(scores[key])
-    assert [s for s, _ in tracker.metric_history(run_id, "train/loss")] == list(range(1, 13))
+    # every epoch of MRMP's 16 (round(1.3 x 12), its epochs_factor), once
+    assert [s for s, _ in tracker.metric_history(run_id, "train/loss")] == list(range(1, 17))
     assert [s for s, _ in tracker.metric_history(run_id, "val_acc_at_targets")] == [
         4,
         8,
         12,
+        16,
     ]  # one per report
     curve = tracker.metric_history(run_id, "curve/val_acc")
     assert [s for s, _ in curve] == [500 + 10 * i for i in range(50)]  # per mille, rate 0 apart

@@ -72,10 +72,11 @@ def test_a_completed_trial_reports_what_a_straight_training_computes(tmp_path):
     ctx = context(spec)
     session = Session()
     run_trial({"method.name": "mrmp"}, ctx, session)
-    assert [r[EPOCH] for r in session.results] == [4, 8, 12]
-    assert [r[OUTCOME] for r in session.results] == ["running", "running", "completed"]
+    # MRMP trains round(1.3 x 12) = 16 epochs (its epochs_factor): the trial follows the method's own length
+    assert [r[EPOCH] for r in session.results] == [4, 8, 12, 16]
+    assert [r[OUTCOME] for r in session.results] == ["running", "running", "running", "completed"]
     rows = [row["epoch"] for r in session.results for row in r[PAYLOAD]["rows"]]
-    assert rows == list(range(1, 13))  # every epoch reported once
+    assert rows == list(range(1, 17))  # every epoch reported once
     ((_, cfg),) = spec.configs({"method.name": "mrmp"})
     ref = Trainer(cfg, toy_data())
     ref.fit()

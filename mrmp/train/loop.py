@@ -11,22 +11,38 @@ that turns NaN or infinite stops training: `diverged` says at which epoch, and `
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch.nn import functional as F
 
-from mrmp.config import RunConfig
+from mrmp.config import RunConfig, TrainConfig
 from mrmp.methods import Phase, PruningMethod, registry
 from mrmp.model import AttentionGCN, build_model
 
 from .data import PreparedData
 from .evaluate import CurvePoint, accuracy_at, evaluate_curve
+
+
+def lr_factor(train: TrainConfig, epoch: int, epochs: int) -> float:
+    """The multiplier of `train.lr` during epoch `epoch` (0-based) of a phase of `epochs` epochs: a linear
+    warm-up to 1 over the first `lr_warmup_epochs`, then `lr_schedule` from 1 towards `lr_floor`, read at the
+    epoch's start (so the last epoch still trains, at slightly more than the floor). A pure function of the
+    epoch: a resumed or continued training takes the same rates."""
+    warm = min(train.lr_warmup_epochs, epochs)
+    if epoch < warm:
+        return (epoch + 1) / warm
+    if train.lr_schedule == "constant":
+        return 1.0
+    progress = (epoch - warm) / max(1, epochs - warm)
+    shape = 0.5 * (1.0 + math.cos(math.pi * progress)) if train.lr_schedule == "cosine" else 1.0 - progress
+    return train.lr_floor + (1.0 - train.lr_floor) * shape
 
 
 def resolve_device(name: str) -> torch.device:
@@ -88,6 +104,8 @@ class Trainer:
         self._phase_index = -1
         self._lr = cfg.train.lr
         self._last_loss = float("inf")
+        self._ema: list[torch.Tensor] | None = None  # the averaged weights (train.ema_decay > 0), else None
+        self._ema_steps = 0  # optimiser steps averaged in the current phase
 
     @property
     def total_epochs(self) -> int:
@@ -115,6 +133,8 @@ class Trainer:
                 "last_loss": self._last_loss,
                 "history": self.history,
                 "diverged": self.diverged,
+                "ema": self._ema,
+                "ema_steps": self._ema_steps,
             }
         )
 
@@ -132,6 +152,8 @@ class Trainer:
             self._start_phase(self.method.phases()[self._phase_index])
             if state["optimizer"] is not None:
                 self.optimizer.load_state_dict(state["optimizer"])
+        self._ema = state.get("ema")
+        self._ema_steps = int(state.get("ema_steps", 0))
 
     # --- training -------------------------------------------------------------------------------------------
     def _start_phase(self, phase: Phase) -> None:
@@ -141,6 +163,9 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=self._lr, weight_decay=self.cfg.train.weight_decay, foreach=True
         )
+        if self.cfg.train.ema_decay > 0:  # each phase averages its own weights (MP's pruned ones stay 0)
+            self._ema = [p.detach().clone() for p in self.model.parameters()]
+            self._ema_steps = 0
 
     def enter_phase(self, index: int = 0) -> None:
         """Start phase `index` (the method's phase hook, a fresh optimiser) without training: `train_epoch` can
@@ -161,29 +186,62 @@ class Trainer:
         self.model.train()
         assert self.optimizer is not None
         ce_sum = reg_sum = correct = seen = 0.0
+        smoothing = self.cfg.train.label_smoothing
         for xb, yb in self._batches():
             rates = self.method.step_rates(self.generator)
             logits = [self.model(xb, self.method.train_masks(r)) for r in rates]
-            ce = self.method.task_loss(rates, logits, lambda z, yb=yb: F.cross_entropy(z, yb))
+            ce = self.method.task_loss(
+                rates, logits, lambda z, yb=yb: F.cross_entropy(z, yb, label_smoothing=smoothing)
+            )
             correct += float((logits[0].argmax(-1) == yb).sum())
             reg = self.method.regularizer()
             loss = ce if reg is None else ce + reg
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if self._ema is not None:
+                self._update_ema()
             ce_sum += float(ce.detach()) * len(yb)
             reg_sum += float(reg.detach()) * len(yb) if reg is not None else 0.0
             seen += len(yb)
         return {"loss": ce_sum / seen, "regularizer": reg_sum / seen, "train_accuracy": correct / seen}
 
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """ema ← d·ema + (1 − d)·w after each step, with d ramped up as (1 + t)/(10 + t) over the phase's first
+        steps so that the initial weights are forgotten within a few dozen steps."""
+        t = self._ema_steps
+        d = min(self.cfg.train.ema_decay, (1 + t) / (10 + t))
+        for avg, p in zip(self._ema, self.model.parameters()):
+            avg.lerp_(p.detach(), 1.0 - d)
+        self._ema_steps = t + 1
+
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """Inside the block the model holds the averaged weights (when train.ema_decay > 0); the training
+        weights come back on exit."""
+        if self._ema is None or self.done:  # at the end of training the model already holds them
+            yield
+            return
+        params = list(self.model.parameters())
+        saved = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, avg in zip(params, self._ema):
+                p.copy_(avg)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, w in zip(params, saved):
+                    p.copy_(w)
+
     def _adapt_lr(self, loss: float) -> None:
-        """The sibling paper's rule: x0.99 when the loss rises, x1/0.99 otherwise."""
+        """The sibling paper's rule on the base rate (the schedule multiplies it): x0.99 when the loss rises,
+        x1/0.99 otherwise."""
         if not self.cfg.train.adaptive_lr:
             return
         self._lr = self._lr * 0.99 if loss > self._last_loss else self._lr / 0.99
         self._last_loss = loss
-        for g in self.optimizer.param_groups:
-            g["lr"] = self._lr
 
     def fit(
         self, callback: Callable[[EpochEvent], None] | None = None, until_epoch: int | None = None
@@ -206,6 +264,9 @@ class Trainer:
                 self._start_phase(phase)
             while self.epoch < min(end, stop):
                 t0 = time.perf_counter()
+                lr = self._lr * lr_factor(self.cfg.train, self.epoch - done_before, phase.epochs)
+                for g in self.optimizer.param_groups:
+                    g["lr"] = lr
                 metrics = self.train_epoch()
                 self.epoch += 1
                 bad = [k for k in ("loss", "regularizer") if not math.isfinite(metrics[k])]
@@ -215,21 +276,32 @@ class Trainer:
                     return
                 self.method.end_epoch(self.epoch, total)
                 self._adapt_lr(metrics["loss"])
-                metrics["lr"] = self._lr
+                metrics["lr"] = lr
                 metrics["epoch_time_s"] = time.perf_counter() - t0
                 self.history.append({"epoch": self.epoch, **metrics})
+                if self.epoch == total:
+                    self._finish()
                 if callback is not None:
                     callback(EpochEvent(self.epoch, total, phase.name, metrics, self.state, self.evaluate))
             done_before = end
 
+    @torch.no_grad()
+    def _finish(self) -> None:
+        """The end of training: the model takes the averaged weights for good (what is evaluated and saved)."""
+        if self._ema is not None:
+            for p, avg in zip(self.model.parameters(), self._ema):
+                p.copy_(avg)
+
     def evaluate(self, rates: list[float] | None = None) -> list[CurvePoint]:
         """The accuracy-vs-rate curve on the validation and test splits."""
         val = (self.x_val, self.y_val) if len(self.y_val) else None
-        return evaluate_curve(self.method, rates or self.cfg.eval.rates, (self.x_test, self.y_test), val)
+        with self.averaged_weights():
+            return evaluate_curve(self.method, rates or self.cfg.eval.rates, (self.x_test, self.y_test), val)
 
     def validation_accuracy(self, rates: list[float]) -> dict[float, float]:
-        """Validation accuracy at each rate the method is scored at (no integrity report): what a sweep reads
-        between reports. Empty without a validation split."""
+        """Validation accuracy at each rate the method is scored at (no integrity report), on the weights the
+        curve is read on: what a sweep reads between reports. Empty without a validation split."""
         if not len(self.y_val):
             return {}
-        return accuracy_at(self.method, rates, self.x_val, self.y_val)
+        with self.averaged_weights():
+            return accuracy_at(self.method, rates, self.x_val, self.y_val)
