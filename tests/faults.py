@@ -45,7 +45,12 @@ def sweep_file(path: Path, name: str, root: Path, space: dict, epochs: int = 6, 
     }
     doc = {
         "sweep": section,
-        "base": {"method": {"name": "mp"}, "train": {"epochs": epochs}, "eval": {"rates": RATES}},
+        # one full-batch step per epoch: a divergence (lr 1e10) shows at a known epoch, the second
+        "base": {
+            "method": {"name": "mp"},
+            "train": {"epochs": epochs, "batch_size": 0},
+            "eval": {"rates": RATES},
+        },
         "space": space,
     }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
