@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
     ap.add_argument("--only", nargs="*", default=None, help="labels to run (default: all)")
     ap.add_argument("--list", action="store_true", help="print the jobs and exit")
+    ap.add_argument("--seeds", nargs="*", type=int, default=None, help="only these seeds of the protocol")
     ap.add_argument(
         "--cost",
         action="store_true",
@@ -126,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cost:
         protocol = {**protocol, **protocol["cost"]}
     todo = jobs(protocol, by_run=args.cost)
-    todo = [j for j in todo if args.only is None or j["label"] in args.only][index::count]
+    todo = [
+        j
+        for j in todo
+        if (args.only is None or j["label"] in args.only) and (args.seeds is None or j["seed"] in args.seeds)
+    ][index::count]
     if args.list:
         for j in todo:
             print(j["label"], j["dataset"], j["fold"], j["seed"])
