@@ -50,7 +50,7 @@ from mrmp.validation import ConfigError, Issue
 
 from .data import PreparedData, prepare_data
 from .loop import Trainer
-from .run import _atomic_write
+from .run import _atomic_write, restore_trainer
 
 FORMAT = "mrmp.pruned-network"
 FORMAT_VERSION = 1
@@ -366,16 +366,6 @@ def _read_checkpoint(source: str | Path | bytes, device: str) -> tuple[str, dict
     return file, blob, config_from_dict(blob["config"], source=f"{file} (config)")
 
 
-def _trainer(blob: dict[str, Any], cfg: RunConfig, data: PreparedData | None, device: str) -> Trainer:
-    cfg.train.device = device
-    data = data if data is not None else prepare_data(cfg.data)
-    trainer = Trainer(cfg, data)
-    trainer.model.load_state_dict(blob["model"])
-    trainer.method.load_state_dict(blob["method"])
-    trainer.epoch = cfg.train.epochs
-    return trainer
-
-
 def load_trained(
     source: str | Path | bytes, data: PreparedData | None = None, device: str = "cpu"
 ) -> Trainer:
@@ -383,7 +373,7 @@ def load_trained(
     (a sweep trial's `model.pt` artifact, e.g. `tracker.read_artifact(run_id, "model.pt")`); `data` defaults to
     the run's own (`prepare_data(cfg.data)`)."""
     _, blob, cfg = _read_checkpoint(source, device)
-    return _trainer(blob, cfg, data, device)
+    return restore_trainer(blob, cfg, data, device)
 
 
 def export_run(
@@ -397,7 +387,7 @@ def export_run(
     does). The rate is checked before any data is read or prepared."""
     file, blob, cfg = _read_checkpoint(source, device)
     rate = resolve_rate(cfg.method.name, cfg.method.params, rate, str(file))
-    return write_network(_trainer(blob, cfg, data, device), path, rate)
+    return write_network(restore_trainer(blob, cfg, data, device), path, rate)
 
 
 # --- running a network file ------------------------------------------------------------------------------------

@@ -162,6 +162,13 @@ def load_run(run_dir: str | Path, data: PreparedData | None = None, device: str 
     """Rebuild a trained model and method from `run_dir/model.pt` (loaded with weights_only=True)."""
     blob = torch.load(Path(run_dir) / "model.pt", map_location=device, weights_only=True)
     cfg = config_from_dict(blob["config"], source=str(Path(run_dir) / "model.pt"))
+    return restore_trainer(blob, cfg, data, device)
+
+
+def restore_trainer(
+    blob: dict[str, Any], cfg: RunConfig, data: PreparedData | None = None, device: str = "cpu"
+) -> Trainer:
+    """A trained Trainer from a checkpoint's model and method states (`cfg` already read from it)."""
     cfg.train.device = device
     data = data if data is not None else prepare_data(cfg.data)
     trainer = Trainer(cfg, data)
