@@ -147,3 +147,26 @@ def test_joining_a_cluster_warns_about_relative_storage(tmp_path, monkeypatch, c
     assert (
         "sweep.storage.root 'runs/sweeps' is relative" in err and "sweep.storage.tune 't' is relative" in err
     )
+
+
+@pytest.mark.slow
+def test_a_local_sweeps_workers_run_at_the_drivers_priority():
+    """Ray's default worker niceness is 15; the local Ray a sweep starts runs its workers at the driver's."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, ray\n"
+        "from mrmp.sweep.cluster import apply_env_defaults, init_ray\n"
+        "apply_env_defaults(local=True)\n"
+        "init_ray(None, {})\n"
+        "print('nice', ray.get(ray.remote(lambda: os.nice(0)).remote()), os.nice(0))\n"
+        "ray.shutdown()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_worker_niceness"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (line,) = [x for x in out.stdout.splitlines() if x.startswith("nice ")]
+    worker, driver = map(int, line.split()[1:])
+    assert worker == driver

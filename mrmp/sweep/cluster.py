@@ -150,7 +150,12 @@ ENV_DEFAULTS = {
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
-LOCAL_ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled"}  # loopback-only local cluster: no ~/.ray/auth_token
+LOCAL_ENV_DEFAULTS = {
+    "RAY_AUTH_MODE": "disabled",  # loopback-only local cluster: no ~/.ray/auth_token
+    # Ray starts its workers at nice 15: on a laptop or a shared machine the trials then get a few % of a core
+    # next to any other busy process; a local sweep's trials run at the priority `mrmp train` would.
+    "RAY_worker_niceness": "0",
+}
 
 
 def apply_env_defaults(local: bool = True) -> None:
