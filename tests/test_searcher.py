@@ -59,7 +59,7 @@ def test_optuna_is_told_what_happened(spec, tmp_path):
         s.on_trial_result(tid, result("running", 50, 0.5))
     s.on_trial_result("a", result("completed", 60, 0.6))
     s.on_trial_complete("a", result("completed", 60, 0.61))
-    s.on_trial_complete("b", result("running", 50, 0.5))  # the scheduler stopped it
+    s.on_trial_complete("b", result("running", 75, 0.55))  # the scheduler stopped it on this result
     s.on_trial_complete("c", {**result("diverged", 12, 0.0)})
     s.on_trial_complete("d", None, error=True)
     study = optuna.load_study(study_name="st", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
@@ -72,6 +72,9 @@ def test_optuna_is_told_what_happened(spec, tmp_path):
     ]
     assert trials[0].value == pytest.approx(0.61)
     assert trials[0].intermediate_values == {25: 0.4, 50: 0.5, 60: 0.6}  # at epoch steps
+    # Tune gives the result it stopped a trial on to on_trial_complete alone: it is the pruned trial's last step
+    assert trials[1].intermediate_values == {25: 0.4, 50: 0.5, 75: 0.55}
+    assert trials[1].value == pytest.approx(0.55)
     assert study.metric_names == ["val_acc_at_targets"]
     assert [t.user_attrs[TUNE_ID_ATTR] for t in trials] == list("abcd")
     s.on_trial_complete("a", result("completed", 60, 0.7))  # told again (a restored driver): ignored

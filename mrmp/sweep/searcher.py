@@ -203,8 +203,10 @@ class OptunaSearcher(Searcher):
         elif outcome == "completed":
             values = [float(result[m]) for m in self.metrics]
             self.study.tell(number, values if len(values) > 1 else values[0])
-        else:
-            self.study.tell(number, state=TrialState.PRUNED)  # stopped early by the scheduler
+        else:  # stopped early by the scheduler
+            if result:  # Tune hands the result it stopped on to on_trial_complete only: it is the last step
+                self.on_trial_result(trial_id, result)
+            self.study.tell(number, state=TrialState.PRUNED)  # Optuna takes the last step's value
 
     def save(self, checkpoint_path: str) -> None:
         """Which Optuna trial each Tune trial runs, and its last reported epoch (JSON: the study holds the rest)."""
