@@ -187,9 +187,10 @@ def build_report(state: SweepState, out: str | Path, tracker: Tracker | None = N
                 for row in rows:
                     w.writerow([m, f"{row['rate']:g}"] + [_num(row[k]) for k in ("val", "val_lo", "val_hi", "test")]
                                + [row["trial"], row["run_id"]])  # fmt: skip
+    where = _shown(state.dir)
     lines += [
         "",
-        f"Regenerate: `mrmp report {state.dir} --out {out}`; best configs: `mrmp export {state.dir} --out best/`.",
+        f"Regenerate: `mrmp report {where} --out {out}`; best configs: `mrmp export {where} --out best/`.",
         "",
     ]
     (out / "trials.csv").write_text(trials_csv(records, objectives), encoding="utf-8")
@@ -253,3 +254,9 @@ class ReportRefresher:
                     runs.tracker.log_artifact(self.parent_id, f"report/{name}", (out / name).read_bytes())
         except Exception as e:  # noqa: BLE001  (a report is a view: never stop the sweep over it)
             log(f"warning: the report could not be refreshed: {type(e).__name__}: {e}")
+
+
+def _shown(path: Path) -> str:
+    """A path as a user would type it here: relative to the working directory when under it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
