@@ -150,8 +150,8 @@ def pretty(dataset: str) -> str:
 
 
 def within(diffs: list[float], margin: float) -> str:
-    """Whether mean(diffs) ≥ −margin points, at 95 %: `holds` (the whole interval above −margin), `not shown`
-    (the mean above, the interval across), `fails` (the mean below)."""
+    """Whether mean(diffs) ≥ −margin points, at 95 %: `holds` (the whole interval above −margin), `fails` (the
+    whole interval below), `not shown` (the interval across −margin: these runs cannot tell)."""
     if not diffs:
         return "no data"
     m, h, _ = interval([100 * d for d in diffs])
@@ -159,7 +159,7 @@ def within(diffs: list[float], margin: float) -> str:
         return "holds" if m >= -margin else "fails"
     if m - h >= -margin:
         return "holds"
-    return "not shown" if m >= -margin else "fails"
+    return "fails" if m + h < -margin else "not shown"
 
 
 # --- tables ----------------------------------------------------------------------------------------------------
@@ -481,8 +481,8 @@ def comparison_table(runs: Runs, protocol: dict[str, Any], dataset: str) -> list
             )  # fmt: skip
     return md_table(["claim", "rate", "A", "B", "A − B (paired)", "A ≥ B at 95 %"], rows) + [
         "",
-        "holds = the whole 95 % interval of the paired difference is ≥ 0; not shown = mean ≥ 0 but the interval "
-        "crosses 0; fails = mean < 0.",
+        "holds = the whole 95 % interval of the paired difference is ≥ 0; fails = the whole interval is < 0; "
+        "not shown = the interval crosses 0 (these runs cannot tell).",
     ]
 
 
