@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from .faults import max_overlap, trial_runs  # noqa: F401 (shared with the cluster tests)
+
 ROOT = Path(__file__).parents[1]
 
 TEST_ENV = {
@@ -154,27 +156,21 @@ def read_probes(out_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
 
 
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    events = sorted(
-        [(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda x: (x[0], x[1])
+MLFLOW_SERVER = ROOT / "cluster" / "mlflow" / "server.sh"
+
+
+def start_mlflow_server(d: Path, env: dict[str, str]) -> str:
+    """`cluster/mlflow/server.sh start` on the loopback "head" address 127.0.0.2 (state in d/mlflow); its URI."""
+    port = free_port()
+    srv = subprocess.run(
+        [str(MLFLOW_SERVER), "start", "--host", "127.0.0.2", "--port", str(port), "--dir", str(d / "mlflow")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
-    best = cur = 0
-    for _, d in events:
-        cur += d
-        best = max(best, cur)
-    return best
-
-
-def trial_runs(tracking_uri: str, experiment: str) -> list[Any]:
-    """Every trial (child) run of the sweep's MLflow experiment."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    assert exp is not None, f"no MLflow experiment {experiment!r} in {tracking_uri}"
-    return client.search_runs(
-        [exp.experiment_id], filter_string="tags.`mrmp.kind` = 'trial'", max_results=1000
-    )
+    assert srv.returncode == 0, srv.stdout + srv.stderr
+    return f"http://127.0.0.2:{port}"
 
 
 def tiny_sweep(path: Path, name: str, root: Path, **sweep: Any) -> Path:

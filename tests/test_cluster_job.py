@@ -27,10 +27,17 @@ from pathlib import Path
 
 import pytest
 
-from .test_cluster_helpers import ROOT, free_port, source_env, tiny_sweep, trial_runs, without_dir_on_path
+from .test_cluster_helpers import (
+    MLFLOW_SERVER,
+    ROOT,
+    source_env,
+    start_mlflow_server,
+    tiny_sweep,
+    trial_runs,
+    without_dir_on_path,
+)
 
 LOCAL = ROOT / "cluster" / "local"
-MLFLOW = ROOT / "cluster" / "mlflow" / "server.sh"
 # The venv whose `ray` start.sh runs, and so the venv whose `mrmp` the job's entrypoint must find through the
 # nodes' PATH: the repository's .venv when there is one (as for a user, and in CI), else PATH's.
 REPO_VENV = (ROOT / ".venv" / "bin" / "ray").exists()
@@ -97,19 +104,13 @@ def _start_job_cluster() -> Iterator[JobCluster]:
         env = source_env(d / "env", base)
 
         t1 = time.time()
-        port = free_port()
-        srv = subprocess.run(
-            [str(MLFLOW), "start", "--host", "127.0.0.2", "--port", str(port), "--dir", str(d / "mlflow")],
-            env=base,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert srv.returncode == 0, srv.stdout + srv.stderr
+        uri = start_mlflow_server(d, base)
         timings["mlflow_s"] = time.time() - t1
-        yield JobCluster(d, env, f"http://127.0.0.2:{port}", timings)
+        yield JobCluster(d, env, uri, timings)
     finally:
-        subprocess.run([str(MLFLOW), "stop", "--dir", str(d / "mlflow")], capture_output=True, timeout=60)
+        subprocess.run(
+            [str(MLFLOW_SERVER), "stop", "--dir", str(d / "mlflow")], capture_output=True, timeout=60
+        )
         stop = subprocess.run(
             [str(LOCAL / "stop.sh"), "--dir", str(d)], capture_output=True, text=True, timeout=120
         )

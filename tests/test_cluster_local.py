@@ -20,17 +20,17 @@ from pathlib import Path
 import pytest
 
 from .test_cluster_helpers import (
+    MLFLOW_SERVER,
     ROOT,
-    free_port,
     read_probes,
     run_sweep_cli,
     source_env,
+    start_mlflow_server,
     tiny_sweep,
     trial_runs,
 )
 
 LOCAL = ROOT / "cluster" / "local"
-MLFLOW = ROOT / "cluster" / "mlflow" / "server.sh"
 
 
 def _group_alive(pgid: int) -> bool:
@@ -81,18 +81,9 @@ def test_local_scripts_run_a_token_cluster_and_stop_exactly_their_nodes(tmp_path
         assert cenv["RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO"] == "1"
 
         # the tracking server of the recipes, on the "head" address
-        port = free_port()
         t1 = time.time()
-        srv = subprocess.run(
-            [str(MLFLOW), "start", "--host", "127.0.0.2", "--port", str(port), "--dir", str(d / "mlflow")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert srv.returncode == 0, srv.stdout + srv.stderr
+        uri = start_mlflow_server(d, env)
         server_s = time.time() - t1
-        uri = f"http://127.0.0.2:{port}"
 
         # `source DIR/env && mrmp sweep ... --address auto`: GPU trials land on the GPU workers (the head has
         # none) and log over HTTP to the server
@@ -136,7 +127,9 @@ def test_local_scripts_run_a_token_cluster_and_stop_exactly_their_nodes(tmp_path
         assert _group_alive(pids["head"]) and _group_alive(pids["worker-1"]), "the others are untouched"
         kill_s = time.time() - t3
     finally:
-        subprocess.run([str(MLFLOW), "stop", "--dir", str(d / "mlflow")], capture_output=True, timeout=60)
+        subprocess.run(
+            [str(MLFLOW_SERVER), "stop", "--dir", str(d / "mlflow")], capture_output=True, timeout=60
+        )
         t4 = time.time()
         stop = subprocess.run(
             [str(LOCAL / "stop.sh"), "--dir", str(d)], capture_output=True, text=True, timeout=120
