@@ -146,12 +146,11 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def mean_ci(x: np.ndarray) -> tuple[float, float, float]:
-    """Mean and its two-sided 95 % t interval."""
-    from scipy import stats
+    """Mean and its two-sided 95 % t interval: mrmp's own estimate, as every sweep score is reported."""
+    from mrmp.stats import estimate
 
-    m = float(x.mean())
-    h = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return m, m - h, m + h
+    e = estimate([float(v) for v in x])
+    return e.mean, e.lo, e.hi
 
 
 def std_ci(x: np.ndarray) -> tuple[float, float, float]:
