@@ -55,6 +55,7 @@ def test_sweep_item_reads_its_figures_from_the_tracker(ray_local, tmp_path, caps
         v for t in recorded.values() for _, v in tracker.metric_history(t.run_id, "time/train_started_unix")
     ]
     assert len(started) == 2 and r["first_epoch_s"] > min(started) - r["called_at"] > 0
+    assert r["train_start_s"] == pytest.approx(min(started) - r["called_at"])
     with capsys.disabled():
         shown = ("ratio", "wall_s", "sum_train_s", "median_trial_overhead_s", "first_epoch_s", "teardown_s")
         print("\n[bench] sweep item, 2 MP trials x 4 epochs:", {k: round(r[k], 2) for k in shown})

@@ -101,6 +101,7 @@ def test_a_completed_trial_run_holds_scores_curves_config_and_network(tracker, t
     assert config_from_dict(yaml.safe_load(text)).method.name == "mrmp"  # the comment does not get in the way
     head = tracker.read_artifact(run_id, "curve.csv").decode().splitlines()[0]
     assert head.startswith("rate,seen,observed_rate,effective_rate,disconnected,val_mean,val_std,val_ci95_lo")
+    runs.draw()  # the plot is a view, drawn after the record
     assert tracker.read_artifact(run_id, "curve.png")[:4] == b"\x89PNG"
     assert tracker.read_artifact(run_id, "units/curve_1.csv").startswith(b"rate,val_accuracy,test_accuracy")
     blob = torch.load(io.BytesIO(tracker.read_artifact(run_id, "model.pt")), weights_only=True)
@@ -172,3 +173,27 @@ def test_a_lost_trial_asked_again_adopts_its_run(tracker, trial_results):
     run = tracker.get_run(run_id)
     assert run.status == RUNNING and run.tags[Tag.TUNE_ID] == "new" and run.tags[Tag.ATTEMPTS] == "2"
     assert Tag.ERROR not in run.tags and "before Tune saved" in run.tags[Tag.PREVIOUS_ERROR]
+
+
+def test_tunes_waits_cover_the_records_and_never_a_view():
+    """The writer thread takes every queued record before any view; `flush` (what Tune waits on at a checkpoint
+    or a trial's end) returns once the records queued so far are stored, while a view queued before them (a
+    plot, the report: a fraction of a second each) still waits; the experiment's end waits for everything."""
+    import threading
+
+    from mrmp.sweep.hooks import Lifecycle
+
+    done: list[str] = []
+    busy, view_may_end = threading.Event(), threading.Event()
+    life = Lifecycle(lambda: object())
+    life._submit(lambda _runs: busy.wait(30))  # a record holds the writer while the next ones queue up
+    life._submit(lambda _runs: (view_may_end.wait(30), done.append("view")), Lifecycle.VIEW)
+    life._submit(lambda _runs: done.append("record"))
+    busy.set()
+    flushing = threading.Thread(target=life.flush)
+    flushing.start()
+    flushing.join(10)
+    assert not flushing.is_alive() and done == ["record"]
+    view_may_end.set()
+    life.on_experiment_end([])
+    assert done == ["record", "view"]

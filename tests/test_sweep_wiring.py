@@ -170,3 +170,50 @@ def test_a_local_sweeps_workers_run_at_the_drivers_priority():
     (line,) = [x for x in out.stdout.splitlines() if x.startswith("nice ")]
     worker, driver = map(int, line.split()[1:])
     assert worker == driver
+
+
+@pytest.mark.slow
+def test_a_local_sweeps_trials_take_the_workers_ray_prestarted_with_one_torch_thread(tmp_path):
+    """A local sweep's Ray prestarts its workers (torch and the trial code preloaded) while the driver opens the
+    stores; Tune's trial actors must land on them rather than wait seconds for new ones: the trial's process
+    existed before the Tuner asked for it, still sees Tune's worker environment, and runs torch on one thread."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import json, os, time, ray
+from ray import tune
+from mrmp.sweep.cluster import apply_env_defaults, init_ray, limit_threads
+from mrmp.sweep.compat import trials_on_prestarted_workers
+
+def created():  # this process's start, unix time (Linux)
+    boot = float([x.split()[1] for x in open("/proc/stat") if x.startswith("btime")][0])
+    ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+def trainable(config):
+    limit_threads(1)
+    import torch
+    tune.report({{"created": created(), "pl": os.environ.get("PL_DISABLE_FORK"), "threads": torch.get_num_threads()}})
+
+apply_env_defaults(local=True)
+init_ray(None, {{}})
+asked = time.time()
+time.sleep(3)  # a worker started for the trial would now start seconds after `asked`
+with trials_on_prestarted_workers():
+    grid = tune.Tuner(
+        tune.with_resources(trainable, {{"cpu": 1}}),
+        run_config=tune.RunConfig(storage_path={str(tmp_path)!r}, name="t", verbose=0),
+    ).fit()
+m = grid[0].metrics
+print("result", json.dumps({{"created": m["created"], "asked": asked, "pl": m["pl"], "threads": m["threads"]}}))
+ray.shutdown()
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (line,) = [x for x in out.stdout.splitlines() if x.startswith("result ")]
+    r = json.loads(line.split(" ", 1)[1])
+    assert r["created"] < r["asked"], "the trial waited for a worker started for it"
+    assert r["pl"] == "1" and r["threads"] == 1

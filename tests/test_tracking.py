@@ -66,6 +66,38 @@ def test_tracker_contract(kind, tmp_path):
     assert "mrmp.error" not in t.get_run(b).tags and t.get_run(b).tags["mrmp.outcome"] == "lost"
 
 
+def test_a_new_sqlite_store_is_a_copy_of_the_cached_migrated_one(tmp_path, monkeypatch):
+    """The first store built on a machine is migrated by MLflow and kept in the user's cache; later ones are
+    copies of it, with the very schema a migration builds, and work as MLflow stores."""
+    import sqlite3
+
+    from mlflow import MlflowClient
+
+    from mrmp.tracking.mlflow_backend import create_sqlite_store, empty_store_template
+
+    def schema(path):  # per table or index, its definition's lines (two migrations order constraints apart)
+        with sqlite3.connect(path) as db:
+            rows = db.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+        return sorted(
+            (t, n, sorted(x.strip().rstrip(",") for x in (sql or "").splitlines())) for t, n, sql in rows
+        )
+
+    monkeypatch.setenv("MRMP_CACHE_DIR", str(tmp_path / "cache"))
+    create_sqlite_store(tmp_path / "a" / "mlflow.db")
+    (template,) = (tmp_path / "cache").iterdir()
+    assert template == empty_store_template() and template.name.startswith("mlflow-")
+    MlflowClient(f"sqlite:///{tmp_path / 'direct.db'}").search_experiments()  # MLflow's own migrations
+    stamp = template.stat().st_mtime_ns
+    create_sqlite_store(tmp_path / "b" / "mlflow.db")
+    assert template.stat().st_mtime_ns == stamp  # copied, not rebuilt
+    assert schema(tmp_path / "b" / "mlflow.db") == schema(tmp_path / "direct.db") == schema(template)
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["mlflow.db"]  # no temporary file left
+    tracker = TrackerSpec("mlflow", f"sqlite:///{tmp_path / 'b' / 'mlflow.db'}", "e").create()
+    run = tracker.create_run("r", None, {})
+    tracker.log_metrics(run, {"m": 1.0}, step=0)
+    assert tracker.get_run(run).metrics["m"] == 1.0
+
+
 def test_the_null_tracker_records_nothing():
     t = NullTracker()
     run = t.create_run("x")

@@ -38,6 +38,7 @@ FIGURE_KEYS = (
     "curve_ratio.mp",
     "sweep_ratio",
     "sweep_trial_overhead_s",
+    "sweep_to_training_s",
     "mrmp_over_srmp",
     "protocol_s.small_cpu",
 )
@@ -52,7 +53,9 @@ GOALS = {
     "curve_ratio.srmp": "<= 8",
     "curve_ratio.tcmp": "<= 8",
     "curve_ratio.mp": "<= 8",
-    "sweep_ratio": "<= 1.10",
+    "sweep_ratio": "<= 1.25",  # issue #10 (issue #7 had asked 1.10)
+    "sweep_trial_overhead_s": "<= 0.5",
+    "sweep_to_training_s": "<= 5",
     "mrmp_over_srmp": "<= 1.5",
     "protocol_s.small_cpu": "<= 60",
 }
@@ -174,6 +177,7 @@ def run_suite(
         det["sweep"] = r
         fig["sweep_ratio"] = r["ratio"]
         fig["sweep_trial_overhead_s"] = r["median_trial_overhead_s"]
+        fig["sweep_to_training_s"] = r["train_start_s"]
         torch.set_num_threads(threads)  # the sweep's Ray may have changed the driver's environment
     if item(5, "MRMP training (whole curve) ÷ one SRMP training"):
         r = mrmp_over_srmp(data, s.pair_epochs, "small", threads, s.pairs)

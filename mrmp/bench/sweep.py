@@ -9,8 +9,8 @@ process), with its default MLflow store. Every figure is then read from what the
 - ratio = sweep wall ÷ (Σ training times ÷ concurrency): 1 would be a sweep that only trains;
 - per-trial overhead = trial wall − its training time (the worker's set-up, validation at each report,
   checkpoints, the final curve, recording), median over trials;
-- time to the first epoch: from the API call to the end of the first trial's first epoch: when its training
-  started (`time/train_started_unix`, after its worker's set-up) plus that epoch's training time;
+- time to training: from the API call to the moment the first trial's training started
+  (`time/train_started_unix`, after its worker's set-up); time to the first epoch adds that epoch's time;
 - start-up = API call → first run start; teardown = last run end → the API call returns.
 
 Ray is imported only here, lazily (the core never imports it).
@@ -92,6 +92,7 @@ def trial_times(tracker: Any, record: Any) -> dict[str, Any]:
         "start": run.start_time,
         "end": run.end_time,
         "first_epoch_at": first,  # unix time: the end of its first epoch
+        "train_started_at": min(started) if started else None,  # unix time: its training began
     }
 
 
@@ -136,6 +137,7 @@ def sweep_overhead(
     overheads = [r["overhead_s"] for r in rows if r["overhead_s"] is not None]
     fractions = [r["overhead_s"] / r["train_s"] for r in rows if r["overhead_s"] is not None and r["train_s"]]
     first = [r["first_epoch_at"] for r in rows if r["first_epoch_at"] is not None]
+    began = [r["train_started_at"] for r in rows if r["train_started_at"] is not None]
     return {
         "ratio": wall / (total / CONCURRENCY),
         "wall_s": wall,
@@ -146,11 +148,13 @@ def sweep_overhead(
         "sum_train_s": total,
         "median_trial_overhead_s": median(overheads) if overheads else None,
         "median_trial_overhead_fraction": median(fractions) if fractions else None,
+        "train_start_s": min(began) - t0 if began else None,
         "first_epoch_s": min(first) - t0 if first else None,
         "startup_s": min(starts) - t0 if starts else None,
         "called_at": t0,  # seconds since the epoch: when `Sweep(spec).run()` was called
         "teardown_s": t1 - max(ends) if ends else None,
         "per_trial": [
-            {k: v for k, v in r.items() if k not in ("start", "end", "first_epoch_at")} for r in rows
+            {k: v for k, v in r.items() if k not in ("start", "end", "first_epoch_at", "train_started_at")}
+            for r in rows
         ],
     }

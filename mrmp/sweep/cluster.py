@@ -1,15 +1,18 @@
 """Cluster hooks for the sweep layer: what makes one sweep file behave the same on a laptop and on a Ray cluster.
 
-- `WORKER_ENV` / `ray_init_kwargs(env)`: environment every trial process needs, passed to `ray.init` as
-  runtime_env env_vars, so it reaches the workers of any cluster (not only a local one that inherits the
-  driver's environment). Inside a Ray Job (`ray job submit`) Ray merges it with the job's runtime_env
-  (its working_dir stays); a variable the job already sets is left to the job.
+- `WORKER_ENV` / `ray_init_kwargs(env)`: environment every trial process needs. Joining a cluster, it goes to
+  `ray.init` as runtime_env env_vars, so it reaches the workers of every node; inside a Ray Job (`ray job
+  submit`) Ray merges it with the job's runtime_env (its working_dir stays) and a variable the job already sets
+  is left to the job. A local Ray inherits it from the driver's environment instead: Ray hands a trial only a
+  worker started with the trial's runtime_env, so any runtime_env would keep the trials off the workers it
+  prestarted (and preloaded), and each trial would wait for a new worker (`compat.trials_on_prestarted_workers`).
 - `leave_job_working_dir(to)`: inside a Ray Job, the driver leaves the job's working directory (Ray may replace
   it while the job runs) before Ray starts.
 - `trial_resources(cpu, gpu)`: the per-trial request for `tune.with_resources`, checked the way Ray schedules
   it (a fractional GPU share is at most 1; 0.25 puts four trials on one GPU).
 - `isolate_devices(gpu)`: first thing in a trial: a trial that asked for no GPU sees none, so
   `train.device: auto` picks the CPU instead of silently sharing GPU 0 with GPU trials.
+- `limit_threads(cpu)`: first thing in a trial: torch runs as many threads as the trial has CPUs.
 - `device_tags()`: what the trial got (Ray's GPU ids, CUDA_VISIBLE_DEVICES, node): tags for its tracking run.
 - `apply_env_defaults(local)`: the measured environment defaults for this stack (a value already set wins).
 - `storage_uri(root)`: a sweep storage root that may be a URI (s3://, gs://) or a path (made absolute).
@@ -102,6 +105,15 @@ def isolate_devices(gpu: float) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
+def limit_threads(cpu: float) -> None:
+    """Call at the start of a trial: one torch thread per CPU it asked for (`train.threads` may still set another
+    count). A worker Ray prestarted imported torch before Ray set OMP_NUM_THREADS for the trial, so torch would
+    otherwise run as many threads as the node has cores, and concurrent trials would fight over them."""
+    import torch
+
+    torch.set_num_threads(max(1, int(cpu)))
+
+
 def device_tags() -> dict[str, str]:
     """Where a trial runs and which accelerators Ray gave it (call inside a Ray worker)."""
     import ray
@@ -171,21 +183,26 @@ WORKER_MODULES = [
 
 
 def init_ray(address: str | None, env: Mapping[str, str]) -> bool:
-    """Start a local Ray (capped object store) or join `address`; False when Ray was already running.
-
-    `env` reaches the workers of any cluster as runtime_env env_vars (merged with a Ray Job's own)."""
+    """Start a local Ray (capped object store, preloaded workers) or join `address`; False when Ray was already
+    running. `env` reaches the workers: through the environment locally, as runtime_env env_vars on a cluster
+    (merged with a Ray Job's own)."""
     import ray
 
     if ray.is_initialized():
         return False
-    kwargs = ray_init_kwargs(env)
     if address:
-        ray.init(address=address, **kwargs)
+        ray.init(address=address, **ray_init_kwargs(env))
     else:
-        from .compat import preload
+        from .compat import TUNE_ACTOR_ENV, preload
 
-        kwargs.update(preload(WORKER_MODULES))
-        ray.init(address="local", include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES, **kwargs)
+        for k, v in {**WORKER_ENV, **TUNE_ACTOR_ENV, **env}.items():  # inherited by the local Ray's processes
+            os.environ.setdefault(k, v)
+        ray.init(
+            address="local",
+            include_dashboard=False,
+            object_store_memory=OBJECT_STORE_BYTES,
+            **preload(WORKER_MODULES),
+        )
     return True
 
 

@@ -15,6 +15,7 @@ Order matters:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -34,7 +35,7 @@ from .lifecycle import Outcome, Tag, TrialRuns
 from .report import ReportRefresher, log_history
 from .results import best_per_method, outcome_counts, trials
 from .resume import ended_trials, reconcile
-from .spec import SweepSpec
+from .spec import OPTUNA_DB, SweepSpec
 from .state import DriverLock, SweepState, now, read_state
 from .views import summary_lines, sweep_params
 
@@ -81,6 +82,8 @@ class Sweep:
         self.lock = DriverLock(spec.dir)
         self.tracker: Tracker | None = None
         self.state: SweepState | None = None
+        self._owns_ray = False  # this driver started the Ray it runs on
+        self._stopping: threading.Thread | None = None  # that Ray's shutdown, once the trials are done
 
     # --- the whole run ------------------------------------------------------------------------------------
     def run(self, resume: bool = False, add_trials: int = 0) -> SweepOutcome:
@@ -181,7 +184,11 @@ class Sweep:
         # remove and unpack again while the job runs: resolve what is relative to it, then leave it.
         self.sweep_file = str(Path(spec.path).resolve())
         cluster.leave_job_working_dir(spec.dir)
-        fresh = [p for p in (spec.dir / "mlflow.db", spec.dir / "artifacts") if not p.exists()]
+        fresh = [
+            p
+            for p in (spec.dir / "mlflow.db", spec.dir / "artifacts", spec.dir / OPTUNA_DB)
+            if not p.exists()
+        ]
         opened: dict[str, Any] = {}
         opener = threading.Thread(target=self._open_tracker, args=(opened,), daemon=True)
         opener.start()  # the tracking store's schema (seconds for a fresh sqlite DB) while Ray starts
@@ -201,14 +208,14 @@ class Sweep:
                 cluster.check_cluster(spec, self.address)  # before any run, study or Tune experiment exists
             except ConfigError:
                 for path in fresh:  # a new sweep refused: the store it just created goes
-                    if path.is_dir():
-                        shutil.rmtree(path)
-                    else:
-                        path.unlink(missing_ok=True)
+                    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
                 raise
+            self._owns_ray = started
             return self._run_parts(todo, resume, datasets, t0)
         finally:
-            if started:
+            if self._stopping is not None:
+                self._stopping.join()
+            elif started:
                 import ray
 
                 ray.shutdown()
@@ -220,7 +227,10 @@ class Sweep:
         try:
             out["tracker"] = self.spec.tracking.create()
             import mrmp.sweep.hooks  # noqa: F401  (Ray Tune: seconds of imports, while Ray starts)
-            import mrmp.sweep.searcher  # noqa: F401
+            from mrmp.sweep.searcher import create_storage
+
+            if self.spec.optuna_url == f"sqlite:///{self.spec.dir / OPTUNA_DB}":  # the sweep's own study file
+                create_storage(self.spec.optuna_url)
         except Exception as e:  # noqa: BLE001  (re-raised in the driver's thread)
             out["error"] = e
 
@@ -251,6 +261,9 @@ class Sweep:
         except BaseException:
             self._close(interrupted=True, t0=t0, status="interrupted")
             raise
+        if self._owns_ray:  # the local Ray stops (a second) while the runs are closed and the report drawn
+            self._stopping = threading.Thread(target=ray.shutdown, name="mrmp-ray-shutdown")
+            self._stopping.start()
         return self._close(interrupted, t0, "interrupted" if interrupted else "finished")
 
     def _parent(self, tags: dict[str, str]) -> str:
@@ -302,6 +315,7 @@ class Sweep:
         from ray import tune
 
         from .cluster import split_location, trial_resources
+        from .compat import trials_on_prestarted_workers
         from .hooks import Lifecycle, make_scheduler, tune_trainable
         from .progress import Progress
         from .searcher import StudyLink, make_searcher
@@ -355,7 +369,8 @@ class Sweep:
                 part = {**part, "status": "running"}
                 state.parts.append(part)
                 state.save()
-        results = tuner.fit()
+        with contextlib.nullcontext() if self.address else trials_on_prestarted_workers():
+            results = tuner.fit()
         # Interrupted: Tune ended before every trial of the part did. Trials it cut off are marked terminated in
         # its results without a completion event, so their runs are still open (the lifecycle closes a run on every
         # end Tune reports, errors included); trials it never created are missing from its results.

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import platform
 import queue
@@ -52,13 +53,14 @@ def load_checkpoint(checkpoint: Any) -> dict[str, Any] | None:
 
 def tune_trainable(config: dict[str, Any], ctx: TrialContext) -> None:
     """The function Ray Tune runs for each trial (`tune.with_parameters(tune_trainable, ctx=...)`)."""
-    from .cluster import device_tags, isolate_devices
+    from .cluster import device_tags, isolate_devices, limit_threads
 
     ended = ctx.ended.get(tune.get_context().get_trial_id())
     if ended is not None:  # its run already holds its end (see TrialContext.ended)
         tune.report(ended)
         return
     isolate_devices(ctx.spec.gpu)  # before anything touches CUDA: a CPU trial sees no GPU
+    limit_threads(ctx.spec.cpu)
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)  # a line per checkpoint
     run_trial(config, ctx, TuneSession(), host={"host": platform.node(), **device_tags()})
 
@@ -66,50 +68,72 @@ def tune_trainable(config: dict[str, Any], ctx: TrialContext) -> None:
 class Lifecycle(tune.Callback):
     """Drives each trial's tracking run from Tune's events, in the driver: the one writer of the store.
 
-    Tune waits for its callbacks before it lets a trial go on, so the writes run on one background thread, in
-    the order Tune's events came (each callback only queues what its event carries). They are drained when Tune
+    Tune waits for its callbacks before it lets a trial go on, so the writes run on one background thread (each
+    callback only queues what its event carries): records (runs, metrics, closes) in the order Tune's events
+    came, and views (curve plots, the sweep's report) whenever no record waits. Records are drained when Tune
     registers a checkpoint and when a trial ends (so whatever Tune's saved state says happened, a checkpoint or
-    an end, is stored before Tune can save it) and when the experiment ends. Picklable: Tune saves it with the experiment; the thread and the tracker
-    start again lazily after a restore."""
+    an end, is stored before Tune can save it); views never hold Tune up; everything is drained when the
+    experiment ends. Picklable: Tune saves it with the experiment; the thread and the tracker start again
+    lazily after a restore."""
+
+    RECORD, VIEW, STOP = 0, 1, 2  # the writer's priorities: records first, views when idle, then stop
 
     def __init__(
         self, make_runs: Callable[[], TrialRuns], on_finished: Callable[[TrialRuns], None] | None = None
     ):
         self.make_runs = make_runs
         self.on_finished = on_finished
-        self._queue: queue.Queue | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._queue: queue.PriorityQueue | None = None
         self._thread: threading.Thread | None = None
+        self._seq = itertools.count()  # FIFO within a priority
+        self._records = threading.Condition()
+        self._submitted = self._stored = 0  # records queued, records written (in queue order)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_queue": None, "_thread": None}
+        keep = ("make_runs", "on_finished")
+        return {k: v for k, v in self.__dict__.items() if k in keep}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset()
 
     # --- the writer thread ----------------------------------------------------------------------------------
-    def _submit(self, op: Callable[[TrialRuns], None]) -> None:
+    def _submit(self, op: Callable[[TrialRuns], None] | None, priority: int = RECORD) -> None:
         if self._thread is None:
-            self._queue = queue.Queue()
+            self._queue = queue.PriorityQueue()
             self._thread = threading.Thread(
                 target=self._write, args=(self._queue,), name="mrmp-tracking", daemon=True
             )
             self._thread.start()
-        self._queue.put(op)
+        if priority == self.RECORD:
+            with self._records:
+                self._submitted += 1
+        self._queue.put((priority, next(self._seq), op))
 
-    def _write(self, ops: queue.Queue) -> None:
+    def _write(self, ops: queue.PriorityQueue) -> None:
         runs = self.make_runs()  # the tracker is opened, and only ever used, in this thread
         while True:
-            op = ops.get()
+            priority, _, op = ops.get()
+            if op is None:
+                return
             try:
-                if op is None:
-                    return
                 op(runs)
             except Exception:  # noqa: BLE001  (bookkeeping never stops a sweep: the driver closes runs left open)
                 logger.exception("a tracking write failed")
             finally:
-                ops.task_done()
+                if priority == self.RECORD:
+                    with self._records:
+                        self._stored += 1
+                        self._records.notify_all()
 
     def flush(self) -> None:
-        """Wait until every queued write is stored."""
-        if self._queue is not None:
-            self._queue.join()
+        """Wait until every record queued so far is stored (views may still be pending)."""
+        with self._records:
+            target = self._submitted
+            self._records.wait_for(lambda: self._stored >= target)
 
     def _finished(self, runs: TrialRuns) -> None:
         if self.on_finished is not None:
@@ -134,10 +158,14 @@ class Lifecycle(tune.Callback):
 
         def finish(runs: TrialRuns) -> None:
             runs.finish(tid, last, config, lambda: (load_checkpoint(checkpoint) or {}).get("network"))
+
+        def views(runs: TrialRuns) -> None:
+            runs.draw()
             self._finished(runs)
 
         self._submit(finish)
-        self.flush()  # before Tune marks the trial ended (and may save that)
+        self._submit(views, self.VIEW)
+        self.flush()  # the run's record, before Tune marks the trial ended (and may save that)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         tid, text = trial.trial_id, error_text(trial)
@@ -151,9 +179,9 @@ class Lifecycle(tune.Callback):
 
         def fail(runs: TrialRuns) -> None:
             runs.fail(tid, config, text, lost=lost)
-            self._finished(runs)
 
         self._submit(fail)
+        self._submit(self._finished, self.VIEW)
         self.flush()
 
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
@@ -161,9 +189,9 @@ class Lifecycle(tune.Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         if self._thread is not None:
-            self._queue.put(None)
+            self._submit(None, self.STOP)  # after every record and view
             self._thread.join()
-            self._queue, self._thread = None, None
+            self._reset()
 
 
 # Tune writes a trial's error (error.txt) to the trial's folder in the driver's staging area, and copies it to

@@ -128,6 +128,7 @@ class TrialRuns:
         self.study = study
         self._open: dict[str, _Open] = {}
         self.finished: list[str] = []  # run ids closed since the last `take_finished`
+        self._plots: list[tuple[str, dict[str, Any], str]] = []  # (run id, rows by method, title) to draw
 
     # --- opening ------------------------------------------------------------------------------------------
     def open(self, tune_id: str, sample: Mapping[str, Any]) -> str:
@@ -340,7 +341,6 @@ class TrialRuns:
         import yaml
 
         from mrmp.tracking import rate_step
-        from mrmp.tracking.plots import estimates_png
 
         from .trial import PAYLOAD, curve_points
 
@@ -381,9 +381,7 @@ class TrialRuns:
         )
         self.tracker.log_artifact(entry.run_id, "curve.csv", rates_csv(rows))
         method = units[0]["config"]["method"]["name"]
-        self.tracker.log_artifact(
-            entry.run_id, "curve.png", estimates_png({method: rows}, title=describe_short(self.spec, scores))
-        )
+        self._plots.append((entry.run_id, {method: rows}, describe_short(self.spec, scores)))
         for i, u in enumerate(units):
             from mrmp.train import curve_csv
 
@@ -400,6 +398,15 @@ class TrialRuns:
             buf = io.BytesIO()
             torch.save(network, buf)
             self.tracker.log_artifact(entry.run_id, "model.pt", buf.getvalue())
+
+    def draw(self) -> None:
+        """Log the curve plot (curve.png) of every run completed since the last call: a view, drawn after the
+        run's record is stored and closed, so that matplotlib's fraction of a second holds up no trial."""
+        from mrmp.tracking.plots import estimates_png
+
+        plots, self._plots = self._plots, []
+        for run_id, rows, title in plots:
+            self.tracker.log_artifact(run_id, "curve.png", estimates_png(rows, title=title))
 
     def take_finished(self) -> list[str]:
         out, self.finished = self.finished, []

@@ -38,6 +38,7 @@ from .objectives import Objective, metric_problem, trained_at
 from .schema import SECTIONS, TOP_LEVEL, SweepSection
 from .space import Param, parse_param
 
+OPTUNA_DB = "optuna.db"  # the study's default store, in the sweep folder
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # What a resumed sweep may change: how many trials, how fast, with what retries. Everything else defines what is
 # searched and how it is scored, and a resumed sweep must keep it (the fingerprint).
@@ -384,7 +385,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
         repeats=repeats,
         trials=s.trials or 0,
         root=root,
-        optuna_url=s.storage.optuna or f"sqlite:///{sweep_dir / 'optuna.db'}",
+        optuna_url=s.storage.optuna or f"sqlite:///{sweep_dir / OPTUNA_DB}",
         tune_location=storage_uri(s.storage.tune) if s.storage.tune else str(sweep_dir / "tune"),
         tracking=_tracker_spec(s, sweep_dir, name, rep),
         base=raw["base"],

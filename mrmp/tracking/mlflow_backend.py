@@ -7,6 +7,7 @@ sqlite store never sees concurrent writers from many trial processes.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable
@@ -173,20 +174,66 @@ def _record(run: Any) -> RunRecord:
     )
 
 
-def create_sqlite_store(path: Path) -> None:
-    """Create a sqlite MLflow store at `path` if there is none, atomically: its schema is built in a temporary
-    file beside it (seconds of migrations), which then takes the name. A process killed meanwhile leaves no
-    half-migrated store behind, and two processes never migrate the same file."""
-    if path.exists():
-        return
+def cache_dir() -> Path:
+    """mrmp's per-user cache: $MRMP_CACHE_DIR, else $XDG_CACHE_HOME/mrmp, else ~/.cache/mrmp."""
+    if os.environ.get("MRMP_CACHE_DIR"):
+        return Path(os.environ["MRMP_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mrmp"
+
+
+def _migrated(tmp: str) -> None:
+    """Build MLflow's schema in a new sqlite file `tmp` (MLflow runs every migration from its first one)."""
     from mlflow import MlflowClient
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    MlflowClient(f"sqlite:///{tmp}").search_experiments(max_results=1)
+
+
+def _temp_beside(path: Path) -> str:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".creating")
     os.close(fd)
     os.unlink(tmp)  # sqlite creates it
+    return tmp
+
+
+def empty_store_template() -> Path | None:
+    """An empty, fully migrated sqlite store for this MLflow version in the user's cache (built on first use),
+    or None where the cache cannot be written. Copying it replaces seconds of migrations per new store."""
+    import mlflow
+
+    folder = cache_dir()
     try:
-        MlflowClient(f"sqlite:///{tmp}").search_experiments(max_results=1)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no home, or a read-only one: every store is built from scratch
+        return None
+    if not os.access(folder, os.W_OK):
+        return None
+    template = folder / f"mlflow-{mlflow.__version__}-empty.db"
+    if not template.exists():
+        tmp = _temp_beside(template)
+        try:
+            _migrated(tmp)
+            os.replace(tmp, template)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return template
+
+
+def create_sqlite_store(path: Path) -> None:
+    """Create a sqlite MLflow store at `path` if there is none, atomically: its schema comes from a copy of the
+    cached empty store (`empty_store_template`), or is built by MLflow's migrations, in a temporary file beside
+    it, which then takes the name. A process killed meanwhile leaves no half-built store behind, and two
+    processes never write the same file."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    template = empty_store_template()
+    tmp = _temp_beside(path)
+    try:
+        if template is None:
+            _migrated(tmp)
+        else:
+            shutil.copyfile(template, tmp)
         if not path.exists():
             os.replace(tmp, path)
     finally:
