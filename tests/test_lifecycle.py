@@ -197,3 +197,16 @@ def test_tunes_waits_cover_the_records_and_never_a_view():
     view_may_end.set()
     life.on_experiment_end([])
     assert done == ["record", "view"]
+
+
+def test_a_trials_wall_time_counts_from_when_tune_started_it(tracker, trial_results):
+    """`time/trial_s` counts from the event (Tune started the trial), not from when the writer thread, which may
+    be busy drawing a plot, got to open the run."""
+    import time
+
+    spec, session = trial_results
+    runs, _ = make_runs(tracker, spec)
+    sample = {"method.name": "mrmp"}
+    run_id = runs.open("t1", sample, started=time.time() - 100.0)
+    runs.finish("t1", session.results[-1], sample)
+    assert 100.0 <= tracker.get_run(run_id).metrics["time/trial_s"] < 160.0

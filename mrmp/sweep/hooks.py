@@ -11,6 +11,7 @@ import queue
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ class Lifecycle(tune.Callback):
     # --- Tune's events --------------------------------------------------------------------------------------
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         tid, config = trial.trial_id, dict(trial.config)
-        self._submit(lambda runs: runs.open(tid, config))
+        started = time.time()  # now, not when the writer gets to it
+        self._submit(lambda runs: runs.open(tid, config, started))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         tid, config, result = trial.trial_id, dict(trial.config), dict(result)

@@ -131,15 +131,17 @@ class TrialRuns:
         self._plots: list[tuple[str, dict[str, Any], str]] = []  # (run id, rows by method, title) to draw
 
     # --- opening ------------------------------------------------------------------------------------------
-    def open(self, tune_id: str, sample: Mapping[str, Any]) -> str:
+    def open(self, tune_id: str, sample: Mapping[str, Any], started: float | None = None) -> str:
         """The trial's run, RUNNING: its own (a retry, a restored trial), a lost one it takes over (same Optuna
-        trial asked again after the driver was killed), or a new one."""
+        trial asked again after the driver was killed), or a new one. `started`: when Tune started the trial
+        (unix time; default now), what `time/trial_s` counts from."""
+        started = time.time() if started is None else started
         if tune_id in self._open:
             return self._open[tune_id].run_id
         number = self.study.number_of(tune_id) if self.study else None
         run = self._find(tune_id, number)
         if run is not None and run.status != RUNNING and outcome_of(run).value in SETTLED:
-            self._open[tune_id] = _Open(run.run_id, number, 0, time.time(), settled=True)
+            self._open[tune_id] = _Open(run.run_id, number, 0, started, settled=True)
             return run.run_id
         assignment = self.spec.decode(dict(sample))
         method = str(assignment.get("method.name", self.spec.base_value("method.name")))
@@ -174,7 +176,7 @@ class TrialRuns:
             last = max((s for s, _ in self.tracker.metric_history(run_id, "train/loss")), default=0)
         if self.study is not None and number is not None:
             self.study.set_run(number, run_id)
-        self._open[tune_id] = _Open(run_id, number, last, time.time())
+        self._open[tune_id] = _Open(run_id, number, last, started)
         return run_id
 
     def _find(self, tune_id: str, number: int | None) -> RunRecord | None:
