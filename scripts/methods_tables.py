@@ -384,8 +384,17 @@ def fidelity_rows(
                     errs[r].append(100 * (row["observed"] - r))
         missed = sorted(r for r, v in errs.items() if max(abs(e) for e in v) > TOLERANCE)
         worst = max(abs(e) for v in errs.values() for e in v)
-        out.append((label, str(c["method"].get("prior", "gaussian")), missed, worst))
+        out.append((label, prior_of(c["method"]), missed, worst))
     return out
+
+
+def prior_of(method: dict[str, Any]) -> str:
+    """The prior a configuration trains with: its own `prior` key, else its method's default (MRMP: laplace)."""
+    if "prior" in method:
+        return str(method["prior"])
+    from mrmp.methods import registry
+
+    return str(registry.get(method["name"]).Params().prior)
 
 
 def fidelity_tables(runs: Runs, protocol: dict[str, Any], dataset: str) -> list[str]:

@@ -60,7 +60,7 @@ def test_every_rate_seen_or_not_reads_the_same_trained_weights():
     s = torch.cat([w.reshape(-1) for w in ws]).double().pow(2).mean().sqrt()
     rates = [0.0] + [round(0.5 + i / 100, 2) for i in range(50)]
     for r, masks in zip(rates, zip(*method.eval_masks_batch(rates))):
-        a = float(stats.norm.ppf((1 + r) / 2))
+        a = float(stats.laplace.ppf((1 + r) / 2, scale=2**-0.5))  # the default prior: unit-variance laplace
         for mask, w in zip(masks, ws):
             assert torch.equal(mask, (w.double().abs() > s * a).float()), r
     assert [p.rate for p in result.curve] == rates
@@ -168,3 +168,51 @@ def test_rate_power_draws_sparse_networks_more_often():
     flat = [_method().step_rates(gen) for _ in range(5)]
     gen = torch.Generator().manual_seed(0)
     assert flat == [[default_seen_rates()[int(torch.randperm(11, generator=gen)[0])]] for _ in range(5)]
+
+
+def test_negative_rate_power_draws_dense_networks_more_often():
+    m = _method(rate_power=-1.0)
+    gen = torch.Generator().manual_seed(0)
+    counts = Counter(r for _ in range(4000) for r in m.step_rates(gen))
+    total = sum(1 - r for r in m.seen_rates())
+    for r in m.seen_rates():  # p ∝ (1 − r)^1, within 4 standard deviations
+        p = (1 - r) / total
+        assert abs(counts[r] - 4000 * p) < 4 * (4000 * p * (1 - p)) ** 0.5, (r, counts[r], 4000 * p)
+    assert counts[0.5] > 10 * counts[0.98]
+
+
+def test_lowest_sampling_trains_the_densest_rate_every_step():
+    m = _method(sampling="lowest", rates_per_step=2)
+    seen = m.seen_rates()
+    gen = torch.Generator().manual_seed(5)
+    draws = [m.step_rates(gen) for _ in range(300)]
+    assert all(len(d) == 2 and d[0] == seen[0] and d[1] in seen[1:] for d in draws)
+    assert {d[1] for d in draws} == set(seen[1:])
+    assert _method(sampling="lowest").step_rates(gen) == [seen[0]]  # k = 1: the lowest rate alone
+
+
+def test_progressive_shrinking_widens_the_sampled_rates():
+    """shrink_epochs: the lowest seen rate alone at the first pruning epoch, then one more rate every
+    shrink_epochs / (|seen| − 1) epochs, every seen rate from shrink_epochs on (after any dense warm-up)."""
+    m = _method(epochs=30, seen_rates=[0.5, 0.7, 0.9], shrink_epochs=10, warmup_epochs=2)
+    gen = torch.Generator().manual_seed(0)
+    widths = {}
+    for epoch in range(0, 16):
+        m.end_epoch(epoch, 30)
+        drawn = {r for _ in range(60) for r in m.step_rates(gen)}
+        widths[epoch] = drawn
+    assert widths[0] == widths[1] == {None}  # the dense warm-up
+    assert widths[2] == widths[6] == {0.5}
+    assert widths[7] == widths[11] == {0.5, 0.7}
+    assert widths[12] == widths[15] == {0.5, 0.7, 0.9}
+    assert _method(shrink_epochs=0).available_rates() == default_seen_rates()
+
+
+def test_mrmps_default_prior_is_laplace_srmps_gaussian():
+    from mrmp.methods.srmp import SRMPParams
+
+    assert MRMPParams().prior == "laplace" and SRMPParams().prior == "gaussian"
+    assert config_from_dict({"method": {"name": "mrmp"}}).method.params.prior == "laplace"
+    assert _method().prior.name == "laplace"
+    with pytest.raises(ConfigError, match="prior"):
+        config_from_dict({"method": {"name": "mrmp", "prior": "cauchy"}})

@@ -21,9 +21,10 @@ from mrmp.model import AttentionGCN
 from mrmp.validation import spec
 
 from .base import register
+from .priors import PRIORS
 from .srmp import BandStopMethod, BandStopParams
 
-SAMPLING = ("uniform", "cycle", "all", "sandwich")
+SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
 
 
 def default_seen_rates() -> list[float]:
@@ -33,6 +34,14 @@ def default_seen_rates() -> list[float]:
 
 @dataclass
 class MRMPParams(BandStopParams):
+    prior: str = field(
+        default="laplace",
+        metadata=spec(
+            choices=PRIORS,
+            help="prior Q of the KL term; MRMP's default is laplace (SRMP's gaussian): its heavy tail leaves the "
+            "sparsest seen rates' weights room to differ in magnitude (docs/methods.md)",
+        ),
+    )
     seen_rates: list[float] = field(
         default_factory=default_seen_rates, metadata=spec(ge=0.0, lt=1.0, help="rates the training targets")
     )
@@ -41,7 +50,8 @@ class MRMPParams(BandStopParams):
         metadata=spec(
             choices=SAMPLING,
             help="per step: uniform (k random seen rates), cycle (the next k in order), all (every seen rate), "
-            "sandwich (the lowest and the highest seen rate, plus max(k − 2, 0) random others)",
+            "sandwich (the lowest and the highest seen rate, plus max(k − 2, 0) random others), lowest (the "
+            "lowest seen rate, plus k − 1 random others)",
         ),
     )
     rates_per_step: int = field(
@@ -50,10 +60,18 @@ class MRMPParams(BandStopParams):
     rate_power: float = field(
         default=0.0,
         metadata=spec(
-            ge=0.0,
+            ge=-4.0,
             le=4.0,
-            help="uniform and sandwich sampling draw seen rate r with probability ∝ (1 − r)^−rate_power: 0 = "
-            "equally often; > 0 = the sparse networks more often",
+            help="uniform, sandwich and lowest sampling draw seen rate r with probability ∝ (1 − r)^−rate_power: "
+            "0 = equally often; > 0 = the sparse networks more often; < 0 = the dense ones more often",
+        ),
+    )
+    shrink_epochs: int = field(
+        default=0,
+        metadata=spec(
+            ge=0,
+            help="progressive shrinking: over the first shrink_epochs epochs of pruning, sampling draws only from "
+            "the lowest seen rates, their number growing linearly from one to all; 0 = off",
         ),
     )
     epochs_factor: float = field(
@@ -109,7 +127,7 @@ class MRMP(BandStopMethod):
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
         if not self.pruning:
             return [None]
-        seen = self.params.seen_rates
+        seen = self.available_rates()
         k = min(self.params.rates_per_step, len(seen))
         scheme = self.params.sampling
         if scheme == "all" or (scheme == "sandwich" and len(seen) <= 2):
@@ -119,10 +137,23 @@ class MRMP(BandStopMethod):
         elif scheme == "sandwich":  # the extremes every step, the middle sampled
             middle = (1 + self._draw(seen[1:-1], max(k - 2, 0), generator)).tolist()
             picked = sorted({0, len(seen) - 1, *middle})
+        elif scheme == "lowest":  # the densest network every step, the rest sampled
+            picked = sorted({0, *(1 + self._draw(seen[1:], k - 1, generator)).tolist()})
         else:
             picked = self._draw(seen, k, generator).tolist()
         self._steps += 1
         return [seen[i] for i in picked]
+
+    def available_rates(self) -> list[float]:
+        """The seen rates a step may train now: all of them, or (progressive shrinking) the lowest n, n growing
+        linearly from 1 at the first pruning epoch to all of them at `shrink_epochs`."""
+        seen = list(self.params.seen_rates)
+        span = self.params.shrink_epochs
+        if span <= 0:
+            return seen
+        done = self._epoch - self.params.warmup_epochs  # pruning epochs completed
+        n = 1 + (len(seen) - 1) * min(1.0, max(0, done) / span)
+        return seen[: max(1, int(n + 1e-9))]
 
     def _draw(self, rates: Sequence[float], k: int, generator: torch.Generator) -> torch.Tensor:
         """k distinct indices into `rates`: equally likely, or weighted by (1 − r)^−rate_power."""
