@@ -389,7 +389,7 @@ def fidelity_rows(
 
 
 def prior_of(method: dict[str, Any]) -> str:
-    """The prior a configuration trains with: its own `prior` key, else its method's default (MRMP: laplace)."""
+    """The prior a configuration trains with: its own `prior` key, else its method's default."""
     if "prior" in method:
         return str(method["prior"])
     from mrmp.methods import registry

@@ -60,7 +60,7 @@ def test_every_rate_seen_or_not_reads_the_same_trained_weights():
     s = torch.cat([w.reshape(-1) for w in ws]).double().pow(2).mean().sqrt()
     rates = [0.0] + [round(0.5 + i / 100, 2) for i in range(50)]
     for r, masks in zip(rates, zip(*method.eval_masks_batch(rates))):
-        a = float(stats.laplace.ppf((1 + r) / 2, scale=2**-0.5))  # the default prior: unit-variance laplace
+        a = float(stats.norm.ppf((1 + r) / 2))  # the default prior: gaussian
         for mask, w in zip(masks, ws):
             assert torch.equal(mask, (w.double().abs() > s * a).float()), r
     assert [p.rate for p in result.curve] == rates
@@ -206,13 +206,3 @@ def test_progressive_shrinking_widens_the_sampled_rates():
     assert widths[7] == widths[11] == {0.5, 0.7}
     assert widths[12] == widths[15] == {0.5, 0.7, 0.9}
     assert _method(shrink_epochs=0).available_rates() == default_seen_rates()
-
-
-def test_mrmps_default_prior_is_laplace_srmps_gaussian():
-    from mrmp.methods.srmp import SRMPParams
-
-    assert MRMPParams().prior == "laplace" and SRMPParams().prior == "gaussian"
-    assert config_from_dict({"method": {"name": "mrmp"}}).method.params.prior == "laplace"
-    assert _method().prior.name == "laplace"
-    with pytest.raises(ConfigError, match="prior"):
-        config_from_dict({"method": {"name": "mrmp", "prior": "cauchy"}})

@@ -21,7 +21,6 @@ from mrmp.model import AttentionGCN
 from mrmp.validation import spec
 
 from .base import register
-from .priors import PRIORS
 from .srmp import BandStopMethod, BandStopParams
 
 SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
@@ -34,14 +33,6 @@ def default_seen_rates() -> list[float]:
 
 @dataclass
 class MRMPParams(BandStopParams):
-    prior: str = field(
-        default="laplace",
-        metadata=spec(
-            choices=PRIORS,
-            help="prior Q of the KL term; MRMP's default is laplace (SRMP's gaussian): its heavy tail leaves the "
-            "sparsest seen rates' weights room to differ in magnitude (docs/methods.md)",
-        ),
-    )
     seen_rates: list[float] = field(
         default_factory=default_seen_rates, metadata=spec(ge=0.0, lt=1.0, help="rates the training targets")
     )
