@@ -52,9 +52,28 @@ class Estimate:
         return a_lo <= b_hi and b_lo <= a_hi
 
     def format(self, scale: float = 100.0, digits: int = 1) -> str:
-        """`81.2 ± 3.4` (the half-width of the interval), or the mean alone for one value."""
-        m = f"{self.mean * scale:.{digits}f}"
-        return m if self.half_width is None else f"{m} ± {self.half_width * scale:.{digits}f}"
+        """`81.2 ± 3.4` (the half-width of the interval), the mean alone for one value; see `interval_text`."""
+        return interval_text(self.mean, self.lo, self.hi, scale, digits)
+
+
+def interval_text(
+    mean: float,
+    lo: float | None,
+    hi: float | None,
+    scale: float = 100.0,
+    digits: int = 1,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> str:
+    """`81.2 ± 3.4`: a mean and the half-width of its 95 % interval, scaled (accuracies in %). An interval that
+    runs past `bounds` (an accuracy's 0–1; a t interval over 3 repeats can) is shown clipped to them instead,
+    `41.3 [0.0, 100.0]`, since no value outside them is possible; the mean alone without an interval."""
+    m = f"{mean * scale:.{digits}f}"
+    if lo is None or hi is None:
+        return m
+    if lo < bounds[0] or hi > bounds[1]:
+        a, b = max(lo, bounds[0]) * scale, min(hi, bounds[1]) * scale
+        return f"{m} [{a:.{digits}f}, {b:.{digits}f}]"
+    return f"{m} ± {(hi - lo) / 2 * scale:.{digits}f}"
 
 
 def estimate(values: Sequence[float]) -> Estimate:

@@ -371,6 +371,16 @@ def test_a_trial_scores_the_mean_over_repeats_with_a_t_interval():
     assert estimate([0.5, 0.7]).overlaps(estimate([0.65, 0.66])) and not estimate([0.1, 0.11]).overlaps(one)
 
 
+def test_an_interval_past_what_an_accuracy_can_be_is_shown_clipped():
+    """`41.3 ± 121.6` (one seed of three at chance) says nothing readable: the interval is shown within 0–100 %."""
+    from mrmp.stats import interval_text
+
+    wide = estimate([0.125, 0.92, 0.195])
+    assert wide.lo < 0 < 1 < wide.hi and wide.format() == "41.3 [0.0, 100.0]"
+    assert interval_text(0.95, 0.85, 1.05) == "95.0 [85.0, 100.0]"
+    assert estimate([0.8, 0.84, 0.82]).format() == "82.0 ± 5.0" and interval_text(0.5, None, None) == "50.0"
+
+
 def test_t_quantiles_match_scipy():
     stats = pytest.importorskip("scipy.stats")
     for df in (1, 2, 4, 9, 29, 30, 45, 100, 500):

@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mrmp.stats import interval_text
     from mrmp.sweep.cluster import apply_env_defaults
     from mrmp.sweep.export import export_best
     from mrmp.sweep.objectives import metric_problem
@@ -73,10 +74,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for e in entries:
         val = e["validation"] or {}
-        ci = val.get("ci95")
-        shown = "–" if val.get("mean") is None else f"{val['mean'] * 100:.1f}"
-        if ci and None not in ci:
-            shown += f" ± {(ci[1] - ci[0]) / 2 * 100:.1f}"
+        lo, hi = val.get("ci95") or (None, None)
+        shown = "–" if val.get("mean") is None else interval_text(val["mean"], lo, hi)
         test = (e["test"] or {}).get("mean")
         tail = f", test {test * 100:.1f}" if test is not None else ""
         print(f"{e['file']:<22} validation {e['metric']} {shown}{tail}  ({e['trial']}, run {e['run_id']})")

@@ -112,8 +112,9 @@ def build_report(state: SweepState, out: str | Path, tracker: Tracker | None = N
         "",
         f"Selected by **validation** `{first.metric}` ({first.mode}"
         + (f", at rates {', '.join(f'{r:g}' for r in state.targets)}" if state.targets else "")
-        + "): the mean over each trial's repeats with its 95 % t interval (± half-width, in points). Test accuracy "
-        "is shown beside it and is never used to choose. Trials: "
+        + "): the mean over each trial's repeats with its 95 % t interval (± half-width, in points; an interval "
+        "running past 0–100 % is shown clipped, `[lo, hi]`). Test accuracy is shown beside it and is never used to "
+        "choose. Trials: "
         + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
         + f". MLflow parent run `{state.parent_run_id}`.",
         "",

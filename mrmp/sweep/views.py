@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mrmp.stats import interval_text
+
 from .spec import SweepSpec
 
 
@@ -40,10 +42,9 @@ def describe_short(spec: SweepSpec, scores: Mapping[str, float]) -> str:
     if mean is None:
         return ""
     lo, hi = scores.get(f"{o.key}_ci95_lo"), scores.get(f"{o.key}_ci95_hi")
-    spread = f" ± {(hi - lo) / 2 * 100:.1f}" if lo is not None and hi is not None else ""
     test = scores.get(f"test_{o.name}")
     tail = f" (test {test * 100:.1f})" if test is not None else ""
-    return f"val {o.metric} {mean * 100:.1f}{spread} %{tail}"
+    return f"val {o.metric} {interval_text(mean, lo, hi)} %{tail}"
 
 
 def train_command(
