@@ -41,10 +41,6 @@ class Estimate:
     lo: float | None = None
     hi: float | None = None
 
-    @property
-    def half_width(self) -> float | None:
-        return None if self.hi is None else (self.hi - self.lo) / 2
-
     def overlaps(self, other: Estimate) -> bool:
         """Whether the two intervals overlap (a value without an interval is a point)."""
         a_lo, a_hi = (self.lo, self.hi) if self.lo is not None else (self.mean, self.mean)

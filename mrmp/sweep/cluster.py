@@ -193,9 +193,13 @@ def init_ray(address: str | None, env: Mapping[str, str]) -> bool:
     if address:
         ray.init(address=address, **ray_init_kwargs(env))
     else:
-        from .compat import TUNE_ACTOR_ENV, preload
+        from .compat import preload, tune_actor_env
 
-        for k, v in {**WORKER_ENV, **TUNE_ACTOR_ENV, **env}.items():  # inherited by the local Ray's processes
+        for k, v in {
+            **WORKER_ENV,
+            **tune_actor_env(),
+            **env,
+        }.items():  # inherited by the local Ray's processes
             os.environ.setdefault(k, v)
         ray.init(
             address="local",

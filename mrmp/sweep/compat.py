@@ -29,27 +29,36 @@ def preload(modules: list[str]) -> dict[str, Any]:
     return {"_system_config": {"preload_python_modules": list(modules)}}
 
 
-TUNE_ACTOR_ENV = {"PL_DISABLE_FORK": "1"}  # Tune's class_cache.DEFAULT_ENV_VARS (Ray 2.60)
+def _tune_actor_defaults() -> dict[str, str] | None:
+    """Tune's table of the env vars every trial actor gets as its runtime_env (`class_cache.DEFAULT_ENV_VARS`:
+    PL_DISABLE_FORK=1 in Ray 2.60, for PyTorch Lightning); None on a Ray version without it."""
+    try:
+        from ray.tune.execution import class_cache
+
+        defaults = class_cache.DEFAULT_ENV_VARS
+    except (ImportError, AttributeError):
+        return None
+    return defaults if isinstance(defaults, dict) else None
+
+
+def tune_actor_env() -> dict[str, str]:
+    """The env vars Tune would give each trial actor (a copy; {} when unknown): what a local Ray's processes
+    inherit instead, see `trials_on_prestarted_workers`."""
+    return dict(_tune_actor_defaults() or {})
 
 
 @contextlib.contextmanager
 def trials_on_prestarted_workers() -> Iterator[None]:
     """For a local Ray: while inside, Tune's trial actors take Ray's prestarted workers.
 
-    Tune gives every trial actor a runtime_env (`class_cache.DEFAULT_ENV_VARS`: PL_DISABLE_FORK=1, for PyTorch
-    Lightning), and Ray hands an actor only a worker started with the same runtime_env: none of the workers it
-    prestarted (with `preload` modules already imported) qualifies, so each trial actor waited for a new worker
-    to start and import torch and Tune (2.5-4.5 s on 2 cores, measured). Inside this context the defaults are
-    empty; `cluster.init_ray` puts them (TUNE_ACTOR_ENV) in the environment the local Ray's workers inherit, and
-    starts it without a runtime_env of its own. Restored on exit; on another Ray version without the table,
-    nothing changes."""
-    try:
-        from ray.tune.execution import class_cache
-
-        defaults = class_cache.DEFAULT_ENV_VARS
-    except (ImportError, AttributeError):
-        defaults = None
-    if not isinstance(defaults, dict):
+    Tune gives every trial actor a runtime_env (`tune_actor_env()`), and Ray hands an actor only a worker
+    started with the same runtime_env: none of the workers it prestarted (with `preload` modules already
+    imported) qualifies, so each trial actor waited for a new worker to start and import torch and Tune
+    (2.5-4.5 s on 2 cores, measured). Inside this context Tune's table is empty; `cluster.init_ray` puts its
+    variables in the environment the local Ray's workers inherit, and starts it without a runtime_env of its
+    own. Restored on exit; on another Ray version without the table, nothing changes."""
+    defaults = _tune_actor_defaults()
+    if defaults is None:
         yield
         return
     saved = dict(defaults)

@@ -82,8 +82,7 @@ class Sweep:
         self.lock = DriverLock(spec.dir)
         self.tracker: Tracker | None = None
         self.state: SweepState | None = None
-        self._owns_ray = False  # this driver started the Ray it runs on
-        self._stopping: threading.Thread | None = None  # that Ray's shutdown, once the trials are done
+        self._stopping: threading.Thread | None = None  # the shutdown of the Ray it started, after the trials
 
     # --- the whole run ------------------------------------------------------------------------------------
     def run(self, resume: bool = False, add_trials: int = 0) -> SweepOutcome:
@@ -210,8 +209,7 @@ class Sweep:
                 for path in fresh:  # a new sweep refused: the store it just created goes
                     shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
                 raise
-            self._owns_ray = started
-            return self._run_parts(todo, resume, datasets, t0)
+            return self._run_parts(todo, resume, datasets, t0, owns_ray=started)
         finally:
             if self._stopping is not None:
                 self._stopping.join()
@@ -235,7 +233,7 @@ class Sweep:
             out["error"] = e
 
     def _run_parts(
-        self, todo: list[dict[str, Any]], resume: bool, datasets: dict[str, Any], t0: float
+        self, todo: list[dict[str, Any]], resume: bool, datasets: dict[str, Any], t0: float, owns_ray: bool
     ) -> SweepOutcome:
         import ray
 
@@ -261,7 +259,7 @@ class Sweep:
         except BaseException:
             self._close(interrupted=True, t0=t0, status="interrupted")
             raise
-        if self._owns_ray:  # the local Ray stops (a second) while the runs are closed and the report drawn
+        if owns_ray:  # the local Ray stops (a second) while the runs are closed and the report drawn
             self._stopping = threading.Thread(target=ray.shutdown, name="mrmp-ray-shutdown")
             self._stopping.start()
         return self._close(interrupted, t0, "interrupted" if interrupted else "finished")

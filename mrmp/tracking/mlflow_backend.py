@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -188,11 +188,19 @@ def _migrated(tmp: str) -> None:
     MlflowClient(f"sqlite:///{tmp}").search_experiments(max_results=1)
 
 
-def _temp_beside(path: Path) -> str:
+def _create_atomically(path: Path, fill: Callable[[str], None]) -> None:
+    """`fill` a temporary file beside `path`, which then takes the name unless another process got there first: a
+    process killed meanwhile leaves no half-built file behind, and two processes never write the same file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".creating")
     os.close(fd)
     os.unlink(tmp)  # sqlite creates it
-    return tmp
+    try:
+        fill(tmp)
+        if not path.exists():
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def empty_store_template() -> Path | None:
@@ -209,36 +217,18 @@ def empty_store_template() -> Path | None:
         return None
     template = folder / f"mlflow-{mlflow.__version__}-empty.db"
     if not template.exists():
-        tmp = _temp_beside(template)
-        try:
-            _migrated(tmp)
-            os.replace(tmp, template)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        _create_atomically(template, _migrated)
     return template
 
 
 def create_sqlite_store(path: Path) -> None:
-    """Create a sqlite MLflow store at `path` if there is none, atomically: its schema comes from a copy of the
-    cached empty store (`empty_store_template`), or is built by MLflow's migrations, in a temporary file beside
-    it, which then takes the name. A process killed meanwhile leaves no half-built store behind, and two
-    processes never write the same file."""
+    """Create a sqlite MLflow store at `path` if there is none, atomically (`_create_atomically`): a copy of the
+    cached empty store (`empty_store_template`), or built by MLflow's migrations."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     template = empty_store_template()
-    tmp = _temp_beside(path)
-    try:
-        if template is None:
-            _migrated(tmp)
-        else:
-            shutil.copyfile(template, tmp)
-        if not path.exists():
-            os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _create_atomically(path, _migrated if template is None else lambda tmp: shutil.copyfile(template, tmp))
 
 
 def local_store(directory: str | os.PathLike[str]) -> tuple[str, str]:
