@@ -175,28 +175,38 @@ def test_a_lost_trial_asked_again_adopts_its_run(tracker, trial_results):
     assert Tag.ERROR not in run.tags and "before Tune saved" in run.tags[Tag.PREVIOUS_ERROR]
 
 
-def test_tunes_waits_cover_the_records_and_never_a_view():
-    """The writer thread takes every queued record before any view; `flush` (what Tune waits on at a checkpoint
-    or a trial's end) returns once the records queued so far are stored, while a view queued before them (a
-    plot, the report: a fraction of a second each) still waits; the experiment's end waits for everything."""
+def test_tunes_waits_never_queue_behind_a_view():
+    """Views (a run's curve plot, the sweep's report: up to seconds on a large sweep) have their own thread:
+    `flush` (what Tune waits on at a checkpoint or a trial's end) returns once the records queued so far are
+    stored, even while a view is drawing; a view runs after the record that queued it is stored; the
+    experiment's end waits for both."""
     import threading
 
     from mrmp.sweep.hooks import Lifecycle
 
     done: list[str] = []
-    busy, view_may_end = threading.Event(), threading.Event()
+    drawing, view_may_end = threading.Event(), threading.Event()
     life = Lifecycle(lambda: object())
-    life._submit(lambda _runs: busy.wait(30))  # a record holds the writer while the next ones queue up
-    life._submit(lambda _runs: (view_may_end.wait(30), done.append("view")), Lifecycle.VIEW)
-    life._submit(lambda _runs: done.append("record"))
-    busy.set()
+
+    def view(_runs):
+        drawing.set()
+        view_may_end.wait(30)
+        done.append("view")
+
+    def record_with_view(_runs):
+        done.append("record 1")
+        life._view(view)
+
+    life._submit(record_with_view)
+    assert drawing.wait(10)  # the view is drawing now
+    life._submit(lambda _runs: done.append("record 2"))
     flushing = threading.Thread(target=life.flush)
     flushing.start()
     flushing.join(10)
-    assert not flushing.is_alive() and done == ["record"]
+    assert not flushing.is_alive() and done == ["record 1", "record 2"]
     view_may_end.set()
     life.on_experiment_end([])
-    assert done == ["record", "view"]
+    assert done == ["record 1", "record 2", "view"]
 
 
 def test_a_trials_wall_time_counts_from_when_tune_started_it(tracker, trial_results):

@@ -176,6 +176,40 @@ def test_report_ranks_with_intervals_and_a_flat_trials_csv(swept, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_report_refreshed_as_a_sweep_goes_reads_each_trials_curve_once(swept):
+    """A completed trial's curve never changes: the refresher (the sweep's views thread) reads each curve.csv
+    once, not once per refresh, and Tune's saved copy of it carries no memo."""
+    import pickle
+    from types import SimpleNamespace
+
+    from mrmp.sweep.report import ReportRefresher
+    from mrmp.sweep.state import read_state
+
+    path, tmp = swept
+    state = read_state(tmp / "store/tiny")
+    tracker = state.tracking.create()
+    reads: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(tracker, name)
+
+        def read_artifact(self, run_id, name):
+            reads.append(name)
+            return tracker.read_artifact(run_id, name)
+
+    runs = SimpleNamespace(spec=SimpleNamespace(tracking=state.tracking), tracker=Counting())
+    refresh = ReportRefresher(tmp / "store/tiny", state.parent_run_id, every_s=0.0)
+    refresh(runs)
+    first = reads.count("curve.csv")
+    report = (tmp / "store/tiny/report/report.md").read_text()
+    refresh(runs)
+    assert first > 0 and reads.count("curve.csv") == first
+    assert (tmp / "store/tiny/report/report.md").read_text() == report
+    assert pickle.loads(pickle.dumps(refresh))._curves == {}
+
+
+@pytest.mark.slow
 def test_a_finished_sweep_resumes_to_nothing_and_grows_in_the_same_study(swept, capsys, monkeypatch):
     path, tmp = swept
     client, exp, _ = _client(tmp)

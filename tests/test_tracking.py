@@ -98,6 +98,18 @@ def test_a_new_sqlite_store_is_a_copy_of_the_cached_migrated_one(tmp_path, monke
     assert tracker.get_run(run).metrics["m"] == 1.0
 
 
+def test_a_local_store_read_while_a_metric_line_is_being_appended(tmp_path):
+    """The sweep's views thread reads runs while its record thread appends metrics: a reader meeting a line
+    still being written reads the complete lines before it, not an error."""
+    t = make_spec("local", tmp_path).create()
+    run = t.create_run("mp-000")
+    t.log_metrics(run, {"m": 1.0}, step=0)
+    with open(tmp_path / "local" / run / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"key": "m", "val')  # the writer, mid-line
+    assert t.get_run(run).metrics == {"m": 1.0}
+    assert [v for _, v in t.metric_history(run, "m")] == [1.0]
+
+
 def test_the_null_tracker_records_nothing():
     t = NullTracker()
     run = t.create_run("x")

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import platform
 import queue
@@ -69,15 +68,15 @@ def tune_trainable(config: dict[str, Any], ctx: TrialContext) -> None:
 class Lifecycle(tune.Callback):
     """Drives each trial's tracking run from Tune's events, in the driver: the one writer of the store.
 
-    Tune waits for its callbacks before it lets a trial go on, so the writes run on one background thread (each
-    callback only queues what its event carries): records (runs, metrics, closes) in the order Tune's events
-    came, and views (curve plots, the sweep's report) whenever no record waits. Records are drained when Tune
-    registers a checkpoint and when a trial ends (so whatever Tune's saved state says happened, a checkpoint or
-    an end, is stored before Tune can save it); views never hold Tune up; everything is drained when the
-    experiment ends. Picklable: Tune saves it with the experiment; the thread and the tracker start again
-    lazily after a restore."""
-
-    RECORD, VIEW, STOP = 0, 1, 2  # the writer's priorities: records first, views when idle, then stop
+    Tune waits for its callbacks before it lets a trial go on, so the work runs on two background threads (each
+    callback only queues what its event carries). The record thread writes runs, metrics and closes in the order
+    Tune's events came; it is drained when Tune registers a checkpoint and when a trial ends (so whatever Tune's
+    saved state says happened, a checkpoint or an end, is stored before Tune can save it). The views thread
+    draws what is read from stored records (a run's curve plot, the sweep's report: a fraction of a second to
+    seconds, growing with the sweep) and only reads runs and adds artifacts, with its own tracker; a view is
+    queued by the record it shows, once that record is stored, so no record and no Tune wait ever queues behind
+    a view. Everything is drained when the experiment ends. Picklable: Tune saves it with the experiment; the
+    threads and their trackers start again lazily after a restore."""
 
     def __init__(
         self, make_runs: Callable[[], TrialRuns], on_finished: Callable[[TrialRuns], None] | None = None
@@ -87,9 +86,9 @@ class Lifecycle(tune.Callback):
         self._reset()
 
     def _reset(self) -> None:
-        self._queue: queue.PriorityQueue | None = None
-        self._thread: threading.Thread | None = None
-        self._seq = itertools.count()  # FIFO within a priority
+        self._records_queue: queue.Queue | None = None
+        self._views_queue: queue.Queue | None = None
+        self._threads: list[threading.Thread] = []
         self._records = threading.Condition()
         self._submitted = self._stored = 0  # records queued, records written (in queue order)
 
@@ -101,37 +100,50 @@ class Lifecycle(tune.Callback):
         self.__dict__.update(state)
         self._reset()
 
-    # --- the writer thread ----------------------------------------------------------------------------------
-    def _submit(self, op: Callable[[TrialRuns], None] | None, priority: int = RECORD) -> None:
-        if self._thread is None:
-            self._queue = queue.PriorityQueue()
-            self._thread = threading.Thread(
-                target=self._write, args=(self._queue,), name="mrmp-tracking", daemon=True
-            )
-            self._thread.start()
-        if priority == self.RECORD:
-            with self._records:
-                self._submitted += 1
-        self._queue.put((priority, next(self._seq), op))
+    # --- the two threads ------------------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._records_queue, self._views_queue = queue.Queue(), queue.Queue()
+        self._threads = [
+            threading.Thread(
+                target=self._write, args=(self._records_queue, True), name="mrmp-records", daemon=True
+            ),
+            threading.Thread(
+                target=self._write, args=(self._views_queue, False), name="mrmp-views", daemon=True
+            ),
+        ]
+        for t in self._threads:
+            t.start()
 
-    def _write(self, ops: queue.PriorityQueue) -> None:
-        runs = self.make_runs()  # the tracker is opened, and only ever used, in this thread
+    def _submit(self, op: Callable[[TrialRuns], None]) -> None:
+        """Queue a record (a write Tune's waits cover)."""
+        if not self._threads:
+            self._start()
+        with self._records:
+            self._submitted += 1
+        self._records_queue.put(op)
+
+    def _view(self, op: Callable[[TrialRuns], None]) -> None:
+        """Queue a view (called from a record op, so that what it reads is stored)."""
+        self._views_queue.put(op)
+
+    def _write(self, ops: queue.Queue, records: bool) -> None:
+        runs = self.make_runs()  # each thread opens its own tracker and only ever uses it in this thread
         while True:
-            priority, _, op = ops.get()
+            op = ops.get()
             if op is None:
                 return
             try:
                 op(runs)
             except Exception:  # noqa: BLE001  (bookkeeping never stops a sweep: the driver closes runs left open)
-                logger.exception("a tracking write failed")
+                logger.exception("a tracking %s failed", "write" if records else "view")
             finally:
-                if priority == self.RECORD:
+                if records:
                     with self._records:
                         self._stored += 1
                         self._records.notify_all()
 
     def flush(self) -> None:
-        """Wait until every record queued so far is stored (views may still be pending)."""
+        """Wait until every record queued so far is stored (views may still be pending or drawing)."""
         with self._records:
             target = self._submitted
             self._records.wait_for(lambda: self._stored >= target)
@@ -159,14 +171,18 @@ class Lifecycle(tune.Callback):
         )
 
         def finish(runs: TrialRuns) -> None:
-            runs.finish(tid, last, config, lambda: (load_checkpoint(checkpoint) or {}).get("network"))
+            try:
+                runs.finish(tid, last, config, lambda: (load_checkpoint(checkpoint) or {}).get("network"))
+            finally:  # its views, once the record is stored (or failed: the report still shows the rest)
+                plots = runs.take_plots()
 
-        def views(runs: TrialRuns) -> None:
-            runs.draw()
-            self._finished(runs)
+                def views(view_runs: TrialRuns) -> None:
+                    view_runs.draw(plots)
+                    self._finished(view_runs)
+
+                self._view(views)
 
         self._submit(finish)
-        self._submit(views, self.VIEW)
         self.flush()  # the run's record, before Tune marks the trial ended (and may save that)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -180,19 +196,24 @@ class Lifecycle(tune.Callback):
         lost = is_lost_process(text)
 
         def fail(runs: TrialRuns) -> None:
-            runs.fail(tid, config, text, lost=lost)
+            try:
+                runs.fail(tid, config, text, lost=lost)
+            finally:
+                self._view(self._finished)
 
         self._submit(fail)
-        self._submit(self._finished, self.VIEW)
         self.flush()
 
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
         self.flush()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        if self._thread is not None:
-            self._submit(None, self.STOP)  # after every record and view
-            self._thread.join()
+        if self._threads:
+            records, views = self._threads
+            self._records_queue.put(None)  # after every record (which may still queue views)
+            records.join()
+            self._views_queue.put(None)  # then after every view
+            views.join()
             self._reset()
 
 

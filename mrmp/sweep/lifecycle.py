@@ -401,13 +401,18 @@ class TrialRuns:
             torch.save(network, buf)
             self.tracker.log_artifact(entry.run_id, "model.pt", buf.getvalue())
 
-    def draw(self) -> None:
-        """Log the curve plot (curve.png) of every run completed since the last call: a view, drawn after the
+    def take_plots(self) -> list[tuple[str, dict[str, Any], str]]:
+        """The curve plots (run id, rows, title) of the runs completed since the last call, to be drawn as a
+        view once their records are stored (by these runs or by another `TrialRuns` on the same store)."""
+        plots, self._plots = self._plots, []
+        return plots
+
+    def draw(self, plots: list[tuple[str, dict[str, Any], str]] | None = None) -> None:
+        """Log the curve plot (curve.png) of each of `plots` (default: `take_plots()`): a view, drawn after the
         run's record is stored and closed, so that matplotlib's fraction of a second holds up no trial."""
         from mrmp.tracking.plots import estimates_png
 
-        plots, self._plots = self._plots, []
-        for run_id, rows, title in plots:
+        for run_id, rows, title in self.take_plots() if plots is None else plots:
             self.tracker.log_artifact(run_id, "curve.png", estimates_png(rows, title=title))
 
     def take_finished(self) -> list[str]:

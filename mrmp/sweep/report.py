@@ -12,7 +12,7 @@ import csv
 import io
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,13 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def build_report(state: SweepState, out: str | Path, tracker: Tracker | None = None) -> Path:
-    """Write the report files into `out`; returns the markdown path."""
+def build_report(
+    state: SweepState,
+    out: str | Path,
+    tracker: Tracker | None = None,
+    curves: dict[str, list[dict[str, Any]]] | None = None,
+) -> Path:
+    """Write the report files into `out`; returns the markdown path. `curves`: see `results.frontier`."""
     from mrmp.tracking.plots import frontier_png
 
     out = Path(out)
@@ -156,7 +161,7 @@ def build_report(state: SweepState, out: str | Path, tracker: Tracker | None = N
                 f"| {i} | {r.name} | {r.method} | {_pct(e)} | {_val(r.metric(f'test_{first.name}'))} | {close} |"
             )
     fronts = {
-        m: frontier(tracker, [r for r in records if r.method == m])
+        m: frontier(tracker, [r for r in records if r.method == m], curves)
         for m in dict.fromkeys(r.method for r in records)
     }
     fronts = {m: rows for m, rows in fronts.items() if rows}
@@ -239,6 +244,10 @@ class ReportRefresher:
     parent_id: str
     every_s: float = REPORT_EVERY_S
     _due: float = 0.0
+    _curves: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)  # see results.frontier
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune saves it with the experiment: the memo stays out
+        return {**self.__dict__, "_curves": {}}
 
     def __call__(self, runs: TrialRuns, log: Callable[[str], None] = print) -> None:
         if time.monotonic() < self._due:
@@ -249,7 +258,7 @@ class ReportRefresher:
         state = read_state(self.sweep_dir)
         out = self.sweep_dir / "report"
         try:
-            build_report(state, out, tracker=runs.tracker)
+            build_report(state, out, tracker=runs.tracker, curves=self._curves)
             for name in ("report.md", "frontier.png", "frontier.csv", "trials.csv"):
                 if (out / name).exists():
                     runs.tracker.log_artifact(self.parent_id, f"report/{name}", (out / name).read_bytes())

@@ -129,14 +129,20 @@ def rate_rows(tracker: Tracker, run_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def frontier(tracker: Tracker, records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+def frontier(
+    tracker: Tracker, records: Sequence[TrialRecord], curves: dict[str, list[dict[str, Any]]] | None = None
+) -> list[dict[str, Any]]:
     """Over the completed trials given (one method's): at each rate, the best validation mean, the test mean of
-    that same trial's networks, and which trial it is."""
+    that same trial's networks, and which trial it is. `curves` (run id -> `rate_rows`) memoises the curves read:
+    a completed trial's never changes, so a report refreshed as a sweep goes reads each once."""
+    curves = {} if curves is None else curves
     best: dict[float, dict[str, Any]] = {}
     for r in records:
         if r.outcome is not Outcome.COMPLETED:
             continue
-        for row in rate_rows(tracker, r.run_id):
+        if r.run_id not in curves:
+            curves[r.run_id] = rate_rows(tracker, r.run_id)
+        for row in curves[r.run_id]:
             if row["val"] is None or row["rate"] <= 0:
                 continue
             key = round(row["rate"], 6)

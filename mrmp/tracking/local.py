@@ -4,7 +4,8 @@
     <root>/<run_id>/metrics.jsonl   one {"key", "value", "step"} per line
     <root>/<run_id>/artifacts/...
 
-Single writer (the driver or the tracking actor), like every sweep backend.
+Single writer (the sweep's record thread); readers (its views thread, `mrmp` commands) may read while it
+writes: run.json is replaced atomically and metrics.jsonl is read up to its last complete line.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ class LocalTracker(Tracker):
         path = self._dir(run_id) / "metrics.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        # Only complete lines: a reader (the sweep's views) may meet a line the writer is still appending.
+        *complete, _partial = path.read_text(encoding="utf-8").split("\n")
+        return [json.loads(line) for line in complete if line]
 
     def get_run(self, run_id) -> RunRecord:
         meta = self._read(run_id)

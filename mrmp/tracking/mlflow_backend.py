@@ -1,7 +1,7 @@
 """MLflow backend: one `MlflowClient`, one experiment, explicit run ids (never MLflow's global active run).
 
-Used by one writer per sweep (the driver before and after the trials, the tracking actor during them), so a
-sqlite store never sees concurrent writers from many trial processes.
+Used by one writer per sweep (the driver: its record thread while trials run), so a sqlite store never sees
+concurrent writers from many trial processes; the driver's views thread only reads runs and adds artifacts.
 """
 
 from __future__ import annotations
