@@ -85,6 +85,15 @@ class MRMPParams(BandStopParams):
     distill_temperature: float = field(
         default=1.0, metadata=spec(gt=0.0, help="temperature of the distillation's softmax")
     )
+    rate_gains: bool = field(
+        default=False,
+        metadata=spec(
+            help="per-rate channel gains (switchable-normalisation style): each seen rate owns one learnable "
+            "gain g = ½(1 + e^s) > ½ per output channel of every prunable layer, folded into that rate's mask "
+            "(kept entries g, pruned ones 0); an unseen rate takes s interpolated linearly between its two seen "
+            "neighbours (clamped outside them)"
+        ),
+    )
 
     def check(self, rep: Any, eval_cfg: Any) -> None:
         """Seen rates: non-empty, strictly increasing, in [0, 1), and on the evaluation grid (to 1e-6)."""
@@ -114,6 +123,52 @@ class MRMP(BandStopMethod):
     def __init__(self, params: MRMPParams, model: AttentionGCN, epochs: int, seed: int = 0):
         super().__init__(params, model, max(1, round(epochs * params.epochs_factor)) if epochs else 0, seed)
         self._steps = 0  # steps taken (the `cycle` scheme's position)
+        # rate_gains: per prunable layer, (|seen|, out) log-parameters s of the gains g = ½(1 + e^s), g = 1 at s = 0
+        self._log_gains: list[Tensor] = []
+        if params.rate_gains:
+            n = len(params.seen_rates)
+            self._log_gains = [
+                torch.nn.Parameter(w.new_zeros(n, w.shape[-1])) for w in model.prunable_weights()
+            ]
+
+    # --- per-rate gains (rate_gains) ------------------------------------------------------------------------
+    def parameters(self) -> list[Tensor]:
+        return list(self._log_gains)
+
+    def gains(self, rates: Sequence[float]) -> list[Tensor]:
+        """Per prunable layer, the (R, out) gains at `rates`: a seen rate's own, an unseen rate's s interpolated
+        linearly between its two seen neighbours' (the nearest seen rate's outside them). Requires rate_gains."""
+        seen = torch.tensor(self.params.seen_rates, dtype=torch.float64)
+        r = torch.tensor([float(x) for x in rates], dtype=torch.float64)
+        if len(seen) == 1:
+            lo = hi = torch.zeros(len(r), dtype=torch.long)
+            t = torch.zeros(len(r), dtype=torch.float64)
+        else:
+            hi = torch.searchsorted(seen, r, right=True).clamp(1, len(seen) - 1)
+            lo = hi - 1
+            t = ((r - seen[lo]) / (seen[hi] - seen[lo])).clamp(0.0, 1.0)
+        out = []
+        for s in self._log_gains:
+            tt = t.to(s.dtype).to(s.device).unsqueeze(-1)
+            mixed = (1 - tt) * s[lo.to(s.device)] + tt * s[hi.to(s.device)]  # exact at a seen rate (t 0 or 1)
+            out.append(0.5 + 0.5 * mixed.exp())
+        return out
+
+    def train_masks(self, rate: float | None) -> list[Tensor] | None:
+        masks = super().train_masks(rate)
+        if masks is None or not self._log_gains:
+            return masks
+        k = self.params.seen_rates.index(rate)  # training steps only take seen rates
+        return [m * (0.5 + 0.5 * s[k].exp()) for m, s in zip(masks, self._log_gains)]
+
+    def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
+        """The hard masks, times each rate's gains where rate_gains is on: kept entries g > ½ (kept for the
+        unit graph, which keeps entries above ½), pruned entries exactly 0."""
+        masks = super().eval_masks_batch(rates)
+        if not self._log_gains:
+            return masks
+        with torch.no_grad():
+            return [m * g.unsqueeze(-2) for m, g in zip(masks, self.gains(rates))]
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
         if not self.pruning:
@@ -178,8 +233,15 @@ class MRMP(BandStopMethod):
         return list(self.params.seen_rates)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "steps": self._steps}
+        state = {**super().state_dict(), "steps": self._steps}
+        if self._log_gains:
+            state["log_gains"] = [s.detach().clone() for s in self._log_gains]
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._steps = int(state.get("steps", 0))
+        if self._log_gains:
+            with torch.no_grad():
+                for s, saved in zip(self._log_gains, state["log_gains"]):
+                    s.copy_(saved)
