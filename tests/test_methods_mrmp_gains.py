@@ -44,13 +44,15 @@ def test_off_by_default_nothing_extra():
 
 def test_gains_reach_the_optimiser_and_are_trained(trained):
     trainer = trained[0].trainer
-    gains = trainer.method.parameters()
-    assert len(gains) == len(trainer.model.prunable)
-    assert [tuple(s.shape) for s in gains] == [
-        (len(SEEN), w.shape[1]) for w in trainer.model.prunable_weights()
-    ]
+    method = trainer.method
+    assert len(method.parameters()) == len(SEEN) * len(
+        trainer.model.prunable
+    )  # one tensor per rate and layer
+    gains = method.log_gains()
+    shapes = [(len(SEEN), w.shape[1]) for w in trainer.model.prunable_weights()]
+    assert [tuple(s.shape) for s in gains] == shapes
     in_adam = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
-    assert all(id(s) in in_adam for s in gains)
+    assert all(id(s) in in_adam for s in method.parameters())
     for s in gains:  # every seen rate's gains moved away from 1 (s = 0): trained, not left at their init
         assert bool((s.detach().abs().amax(-1) > 1e-3).all())
 
@@ -64,11 +66,12 @@ def test_train_mask_carries_its_rates_gains_with_gradient():
             s.normal_(0, 0.3)
     plain = MRMP.__mro__[1].train_masks(m, 0.7)  # BandStopMethod's soft masks, no gains
     masks = m.train_masks(0.7)
-    for mk, p, s in zip(masks, plain, m.parameters()):
+    for mk, p, s in zip(masks, plain, m.log_gains()):
         torch.testing.assert_close(mk, p * _gain(s[1]))
     sum(mk.sum() for mk in masks).backward()
-    for s in m.parameters():
-        assert bool((s.grad[1] != 0).any()) and bool((s.grad[[0, 2]] == 0).all())  # only rate 0.7's gains
+    n = len(m.model.prunable)
+    for i, s in enumerate(m.parameters()):  # rate-major: rate 0.7's tensors alone get a gradient
+        assert (s.grad is not None and bool((s.grad != 0).any())) if i // n == 1 else s.grad is None
     assert m.train_masks(None) is None
 
 
@@ -78,8 +81,7 @@ def test_seen_rates_use_their_gains_and_unseen_rates_interpolate(trained):
     rates = [0.3, 0.5, 0.6, 0.65, 0.7, 0.9, 0.95]
     masks = method.eval_masks_batch(rates)
     hard = [band_stop(w, a.view(-1, 1, 1), None) for w, a in zip(ws, method.thresholds(rates))]
-    s = method.parameters()
-    for mk, h, sl in zip(masks, hard, s):
+    for mk, h, sl in zip(masks, hard, method.log_gains()):
         sl = sl.detach()
         want = {
             0.3: sl[0],  # below the lowest seen rate: clamped
@@ -114,6 +116,7 @@ def test_gains_change_the_seen_rates_logits(trained, data):
 def test_resume_and_reload_keep_the_gains(trained, data):
     result, out = trained
     reloaded = load_run(out, data)
+    assert len(reloaded.method.parameters()) == len(result.trainer.method.parameters())
     for a, b in zip(reloaded.method.parameters(), result.trainer.method.parameters()):
         assert torch.equal(a, b)
     assert [p.row() for p in reloaded.evaluate()] == [p.row() for p in result.curve]

@@ -123,17 +123,19 @@ class MRMP(BandStopMethod):
     def __init__(self, params: MRMPParams, model: AttentionGCN, epochs: int, seed: int = 0):
         super().__init__(params, model, max(1, round(epochs * params.epochs_factor)) if epochs else 0, seed)
         self._steps = 0  # steps taken (the `cycle` scheme's position)
-        # rate_gains: per prunable layer, (|seen|, out) log-parameters s of the gains g = ½(1 + e^s), g = 1 at s = 0
-        self._log_gains: list[Tensor] = []
+        # rate_gains: per seen rate, per prunable layer, the (out,) log-parameters s of the gains g = ½(1 + e^s)
+        # (g = 1 at s = 0). One tensor per rate: a step's loss reaches only its rates' tensors, and the others,
+        # without a gradient, are left alone by the optimiser (no momentum carried over from their last step)
+        self._log_gains: list[list[Tensor]] = []
         if params.rate_gains:
-            n = len(params.seen_rates)
             self._log_gains = [
-                torch.nn.Parameter(w.new_zeros(n, w.shape[-1])) for w in model.prunable_weights()
+                [torch.nn.Parameter(w.new_zeros(w.shape[-1])) for w in model.prunable_weights()]
+                for _ in params.seen_rates
             ]
 
     # --- per-rate gains (rate_gains) ------------------------------------------------------------------------
     def parameters(self) -> list[Tensor]:
-        return list(self._log_gains)
+        return [s for per_rate in self._log_gains for s in per_rate]
 
     def gains(self, rates: Sequence[float]) -> list[Tensor]:
         """Per prunable layer, the (R, out) gains at `rates`: a seen rate's own, an unseen rate's s interpolated
@@ -148,18 +150,22 @@ class MRMP(BandStopMethod):
             lo = hi - 1
             t = ((r - seen[lo]) / (seen[hi] - seen[lo])).clamp(0.0, 1.0)
         out = []
-        for s in self._log_gains:
+        for s in self.log_gains():
             tt = t.to(s.dtype).to(s.device).unsqueeze(-1)
             mixed = (1 - tt) * s[lo.to(s.device)] + tt * s[hi.to(s.device)]  # exact at a seen rate (t 0 or 1)
             out.append(0.5 + 0.5 * mixed.exp())
         return out
+
+    def log_gains(self) -> list[Tensor]:
+        """Per prunable layer, the (|seen|, out) log-parameters of every seen rate's gains."""
+        return [torch.stack(per_layer) for per_layer in zip(*self._log_gains)]
 
     def train_masks(self, rate: float | None) -> list[Tensor] | None:
         masks = super().train_masks(rate)
         if masks is None or not self._log_gains:
             return masks
         k = self.params.seen_rates.index(rate)  # training steps only take seen rates
-        return [m * (0.5 + 0.5 * s[k].exp()) for m, s in zip(masks, self._log_gains)]
+        return [m * (0.5 + 0.5 * s.exp()) for m, s in zip(masks, self._log_gains[k])]
 
     def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
         """The hard masks, times each rate's gains where rate_gains is on: kept entries g > ½ (kept for the
@@ -235,7 +241,7 @@ class MRMP(BandStopMethod):
     def state_dict(self) -> dict[str, Any]:
         state = {**super().state_dict(), "steps": self._steps}
         if self._log_gains:
-            state["log_gains"] = [s.detach().clone() for s in self._log_gains]
+            state["log_gains"] = [s.detach().clone() for s in self.log_gains()]  # per layer (|seen|, out)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -243,5 +249,6 @@ class MRMP(BandStopMethod):
         self._steps = int(state.get("steps", 0))
         if self._log_gains:
             with torch.no_grad():
-                for s, saved in zip(self._log_gains, state["log_gains"]):
-                    s.copy_(saved)
+                for layer, saved in enumerate(state["log_gains"]):
+                    for per_rate, row in zip(self._log_gains, saved):
+                        per_rate[layer].copy_(row)
