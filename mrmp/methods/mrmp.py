@@ -4,7 +4,9 @@ Paper: H. Sahbi, "One-Shot Multi-Rate Pruning of Graph Convolutional Networks". 
 share the latent weights Ŵ: each step samples some seen rates, builds each one's band-stop mask from the same Ŵ
 through the quantile mapping a(r), averages their cross-entropies and adds the one shared KL term (SRMP's
 machinery, inherited). At evaluation any rate r, seen or not, takes the hard mask `1{|Ŵ_l| > rms(Ŵ_l)·a(r)}`:
-no retraining, and the masks are nested across rates because a(r) is monotone.
+no retraining, and the masks are nested across rates because a(r) is monotone. With `rate_gains` each seen rate
+also owns one learnable gain per output channel of every prunable layer, folded into its mask (kept entries carry
+the gain, pruned ones stay 0); an unseen rate interpolates its neighbours' (docs/methods.md).
 """
 
 from __future__ import annotations
