@@ -65,7 +65,10 @@ def unseen_vs_interp(m: pd.DataFrame) -> pd.Series:
 
 
 def main() -> int:
-    runs = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "gains-runs*.csv"))))
+    files = sorted(glob.glob(str(HERE / "gains-runs*.csv"))) + sorted(
+        glob.glob(str(HERE / "gains-diag-runs*.csv"))
+    )
+    runs = pd.concat(pd.read_csv(f) for f in files)
     # the first implementation (929788a: one (|seen|, out) gain tensor per layer); its plain-MRMP rows are the
     # control of every variant (rate_gains off runs the same code at both commits)
     v1 = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "gains-v1-runs*.csv"))))
