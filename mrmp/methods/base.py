@@ -75,6 +75,11 @@ class PruningMethod:
         """A term added to the loss (e.g. SRMP's KL), or None."""
         return None
 
+    def parameters(self) -> list[Tensor]:
+        """Trainable tensors the method owns besides the model's (e.g. MRMP's per-rate gains): the optimiser
+        (and the weight average) covers them after the model's parameters. Saved by `state_dict`."""
+        return []
+
     def end_epoch(self, epoch: int, total: int) -> None:
         """Schedules (e.g. annealing σ)."""
 

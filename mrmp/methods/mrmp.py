@@ -4,7 +4,9 @@ Paper: H. Sahbi, "One-Shot Multi-Rate Pruning of Graph Convolutional Networks". 
 share the latent weights Ŵ: each step samples some seen rates, builds each one's band-stop mask from the same Ŵ
 through the quantile mapping a(r), averages their cross-entropies and adds the one shared KL term (SRMP's
 machinery, inherited). At evaluation any rate r, seen or not, takes the hard mask `1{|Ŵ_l| > rms(Ŵ_l)·a(r)}`:
-no retraining, and the masks are nested across rates because a(r) is monotone.
+no retraining, and the masks are nested across rates because a(r) is monotone. With `rate_gains` each seen rate
+also owns one learnable gain per output channel of every prunable layer, folded into its mask (kept entries carry
+the gain, pruned ones stay 0); an unseen rate interpolates its neighbours' (docs/methods.md).
 """
 
 from __future__ import annotations
@@ -85,6 +87,15 @@ class MRMPParams(BandStopParams):
     distill_temperature: float = field(
         default=1.0, metadata=spec(gt=0.0, help="temperature of the distillation's softmax")
     )
+    rate_gains: bool = field(
+        default=False,
+        metadata=spec(
+            help="per-rate channel gains (switchable-normalisation style): each seen rate owns one learnable "
+            "gain g = ½(1 + e^s) > ½ per output channel of every prunable layer, folded into that rate's mask "
+            "(kept entries g, pruned ones 0); an unseen rate takes s interpolated linearly between its two seen "
+            "neighbours (clamped outside them)"
+        ),
+    )
 
     def check(self, rep: Any, eval_cfg: Any) -> None:
         """Seen rates: non-empty, strictly increasing, in [0, 1), and on the evaluation grid (to 1e-6)."""
@@ -114,6 +125,58 @@ class MRMP(BandStopMethod):
     def __init__(self, params: MRMPParams, model: AttentionGCN, epochs: int, seed: int = 0):
         super().__init__(params, model, max(1, round(epochs * params.epochs_factor)) if epochs else 0, seed)
         self._steps = 0  # steps taken (the `cycle` scheme's position)
+        # rate_gains: per seen rate, per prunable layer, the (out,) log-parameters s of the gains g = ½(1 + e^s)
+        # (g = 1 at s = 0). One tensor per rate: a step's loss reaches only its rates' tensors, and the others,
+        # without a gradient, are left alone by the optimiser (no momentum carried over from their last step)
+        self._log_gains: list[list[Tensor]] = []
+        if params.rate_gains:
+            self._log_gains = [
+                [torch.nn.Parameter(w.new_zeros(w.shape[-1])) for w in model.prunable_weights()]
+                for _ in params.seen_rates
+            ]
+
+    # --- per-rate gains (rate_gains) ------------------------------------------------------------------------
+    def parameters(self) -> list[Tensor]:
+        return [s for per_rate in self._log_gains for s in per_rate]
+
+    def gains(self, rates: Sequence[float]) -> list[Tensor]:
+        """Per prunable layer, the (R, out) gains at `rates`: a seen rate's own, an unseen rate's s interpolated
+        linearly between its two seen neighbours' (the nearest seen rate's outside them). Requires rate_gains."""
+        seen = torch.tensor(self.params.seen_rates, dtype=torch.float64)
+        r = torch.tensor([float(x) for x in rates], dtype=torch.float64)
+        if len(seen) == 1:
+            lo = hi = torch.zeros(len(r), dtype=torch.long)
+            t = torch.zeros(len(r), dtype=torch.float64)
+        else:
+            hi = torch.searchsorted(seen, r, right=True).clamp(1, len(seen) - 1)
+            lo = hi - 1
+            t = ((r - seen[lo]) / (seen[hi] - seen[lo])).clamp(0.0, 1.0)
+        out = []
+        for s in self.log_gains():
+            tt = t.to(s.dtype).to(s.device).unsqueeze(-1)
+            mixed = (1 - tt) * s[lo.to(s.device)] + tt * s[hi.to(s.device)]  # exact at a seen rate (t 0 or 1)
+            out.append(0.5 + 0.5 * mixed.exp())
+        return out
+
+    def log_gains(self) -> list[Tensor]:
+        """Per prunable layer, the (|seen|, out) log-parameters of every seen rate's gains."""
+        return [torch.stack(per_layer) for per_layer in zip(*self._log_gains)]
+
+    def train_masks(self, rate: float | None) -> list[Tensor] | None:
+        masks = super().train_masks(rate)
+        if masks is None or not self._log_gains:
+            return masks
+        k = self.params.seen_rates.index(rate)  # training steps only take seen rates
+        return [m * (0.5 + 0.5 * s.exp()) for m, s in zip(masks, self._log_gains[k])]
+
+    def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
+        """The hard masks, times each rate's gains where rate_gains is on: kept entries g > ½ (kept for the
+        unit graph, which keeps entries above ½), pruned entries exactly 0."""
+        masks = super().eval_masks_batch(rates)
+        if not self._log_gains:
+            return masks
+        with torch.no_grad():
+            return [m * g.unsqueeze(-2) for m, g in zip(masks, self.gains(rates))]
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
         if not self.pruning:
@@ -178,8 +241,16 @@ class MRMP(BandStopMethod):
         return list(self.params.seen_rates)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "steps": self._steps}
+        state = {**super().state_dict(), "steps": self._steps}
+        if self._log_gains:
+            state["log_gains"] = [s.detach().clone() for s in self.log_gains()]  # per layer (|seen|, out)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._steps = int(state.get("steps", 0))
+        if self._log_gains:
+            with torch.no_grad():
+                for layer, saved in enumerate(state["log_gains"]):
+                    for per_rate, row in zip(self._log_gains, saved):
+                        per_rate[layer].copy_(row)

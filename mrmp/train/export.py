@@ -148,9 +148,12 @@ def _encoding_sizes(n: int, k: int, value_bytes: int) -> dict[str, int]:
 
 
 def encode_weight(weight: Tensor, mask: Tensor) -> dict[str, Any]:
-    """One prunable matrix with its 0/1 mask baked in, in the smallest of the three encodings."""
-    w = (weight.detach() * mask).to("cpu").reshape(-1)
-    keep = mask.detach().to("cpu").reshape(-1) != 0
+    """One prunable matrix with its mask's zeros baked in, in the smallest of the three encodings. A mask may
+    carry values other than 1 where it keeps (MRMP's per-rate gains): those are expected already in `weight`
+    (`AttentionGCN.pruned_state`), and only where the mask is 0 counts here."""
+    keep = mask.detach().reshape(-1) != 0
+    w = (weight.detach().reshape(-1) * keep.to(weight.dtype)).to("cpu")
+    keep = keep.to("cpu")
     n, k = w.numel(), int(keep.sum())
     sizes = _encoding_sizes(n, k, w.element_size())
     encoding = min(ENCODINGS, key=lambda e: sizes[e])  # ties: the first listed
