@@ -217,3 +217,44 @@ ray.shutdown()
     r = json.loads(line.split(" ", 1)[1])
     assert r["created"] < r["asked"], "the trial waited for a worker started for it"
     assert r["pl"] == "1" and r["threads"] == 1
+
+
+@pytest.mark.slow
+def test_the_local_ray_outlives_everything_the_driver_does_after_the_trials(tmp_path):
+    """Ray quick-exits a process (status 1, no traceback) that touches its core worker after `ray.shutdown`: a
+    shutdown running beside the driver's close (runs, report, best networks) had a resumed sweep exit 1 mid-close
+    in one full-suite run. The driver closes everything first, then stops the Ray it started: Ray still answers
+    at the end of the close."""
+    import subprocess
+    import sys
+
+    from tests.faults import sweep_file
+
+    f = sweep_file(
+        tmp_path / "s.yaml",
+        "outlive",
+        tmp_path / "sweeps",
+        {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-2}},
+        epochs=2,
+        trials=1,
+        concurrency=1,
+    )
+    code = f"""
+import time, ray
+from mrmp.cli.main import main
+from mrmp.sweep.driver import Sweep
+
+close = Sweep._close
+
+def close_then_touch_ray(self, *args, **kwargs):
+    out = close(self, *args, **kwargs)
+    time.sleep(3)  # a shutdown started beside the close has ended by now
+    if ray.is_initialized():  # (ray.put on a stopped Ray would start a new one)
+        print("ray answers", ray.get(ray.put(41)) + 1, flush=True)
+    return out
+
+Sweep._close = close_then_touch_ray
+raise SystemExit(main(["sweep", {str(f)!r}, "--quiet"]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "ray answers 42" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]

@@ -10,7 +10,8 @@ Order matters:
    check that some node can place one trial;
 4. the parent run, the banner; then each part: an interrupted one is restored (`Tuner.restore`) after squaring the
    tracking store and the Optuna study with Tune's saved state; new trials run as a new part on the same study;
-5. close any run left open, end the parent, refresh the report on it, print the summary.
+5. close any run left open, end the parent, refresh the report on it, print the summary; then, last, stop the
+   Ray it started.
 """
 
 from __future__ import annotations
@@ -82,7 +83,6 @@ class Sweep:
         self.lock = DriverLock(spec.dir)
         self.tracker: Tracker | None = None
         self.state: SweepState | None = None
-        self._stopping: threading.Thread | None = None  # the shutdown of the Ray it started, after the trials
 
     # --- the whole run ------------------------------------------------------------------------------------
     def run(self, resume: bool = False, add_trials: int = 0) -> SweepOutcome:
@@ -209,11 +209,12 @@ class Sweep:
                 for path in fresh:  # a new sweep refused: the store it just created goes
                     shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
                 raise
-            return self._run_parts(todo, resume, datasets, t0, owns_ray=started)
+            return self._run_parts(todo, resume, datasets, t0)
         finally:
-            if self._stopping is not None:
-                self._stopping.join()
-            elif started:
+            # Last: Ray quick-exits a process (status 1, no traceback) that touches its core worker after or
+            # during `ray.shutdown`, so nothing may run beside it (a shutdown on a thread beside the close once
+            # ended a resumed sweep mid-close).
+            if started:
                 import ray
 
                 ray.shutdown()
@@ -233,7 +234,7 @@ class Sweep:
             out["error"] = e
 
     def _run_parts(
-        self, todo: list[dict[str, Any]], resume: bool, datasets: dict[str, Any], t0: float, owns_ray: bool
+        self, todo: list[dict[str, Any]], resume: bool, datasets: dict[str, Any], t0: float
     ) -> SweepOutcome:
         import ray
 
@@ -259,9 +260,6 @@ class Sweep:
         except BaseException:
             self._close(interrupted=True, t0=t0, status="interrupted")
             raise
-        if owns_ray:  # the local Ray stops (a second) while the runs are closed and the report drawn
-            self._stopping = threading.Thread(target=ray.shutdown, name="mrmp-ray-shutdown")
-            self._stopping.start()
         return self._close(interrupted, t0, "interrupted" if interrupted else "finished")
 
     def _parent(self, tags: dict[str, str]) -> str:
