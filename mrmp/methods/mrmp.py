@@ -28,6 +28,11 @@ from .srmp import BandStopMethod, BandStopParams
 SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
 
 
+def _gain(log_param: Tensor) -> Tensor:
+    """A per-rate channel gain from its log-parameter s: g = ½(1 + e^s), 1 at s = 0 and always above ½."""
+    return 0.5 + 0.5 * log_param.exp()
+
+
 def default_seen_rates() -> list[float]:
     """The paper's seen rates on SBU: 0.50, 0.55, ..., 0.95 and 0.98."""
     return [round(0.5 + 0.05 * i, 2) for i in range(10)] + [0.98]
@@ -155,7 +160,7 @@ class MRMP(BandStopMethod):
         for s in self.log_gains():
             tt = t.to(s.dtype).to(s.device).unsqueeze(-1)
             mixed = (1 - tt) * s[lo.to(s.device)] + tt * s[hi.to(s.device)]  # exact at a seen rate (t 0 or 1)
-            out.append(0.5 + 0.5 * mixed.exp())
+            out.append(_gain(mixed))
         return out
 
     def log_gains(self) -> list[Tensor]:
@@ -167,7 +172,7 @@ class MRMP(BandStopMethod):
         if masks is None or not self._log_gains:
             return masks
         k = self.params.seen_rates.index(rate)  # training steps only take seen rates
-        return [m * (0.5 + 0.5 * s.exp()) for m, s in zip(masks, self._log_gains[k])]
+        return [m * _gain(s) for m, s in zip(masks, self._log_gains[k])]
 
     def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
         """The hard masks, times each rate's gains where rate_gains is on: kept entries g > ½ (kept for the

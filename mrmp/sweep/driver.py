@@ -36,7 +36,7 @@ from .lifecycle import Outcome, Tag, TrialRuns
 from .report import ReportRefresher, log_history
 from .results import best_per_method, outcome_counts, trials
 from .resume import ended_trials, reconcile
-from .spec import OPTUNA_DB, SweepSpec
+from .spec import OPTUNA_DB, SweepSpec, default_optuna_url
 from .state import DriverLock, SweepState, now, read_state
 from .views import summary_lines, sweep_params
 
@@ -228,7 +228,7 @@ class Sweep:
             import mrmp.sweep.hooks  # noqa: F401  (Ray Tune: seconds of imports, while Ray starts)
             from mrmp.sweep.searcher import create_storage
 
-            if self.spec.optuna_url == f"sqlite:///{self.spec.dir / OPTUNA_DB}":  # the sweep's own study file
+            if self.spec.optuna_url == default_optuna_url(self.spec.dir):  # the sweep's own study file
                 create_storage(self.spec.optuna_url)
         except Exception as e:  # noqa: BLE001  (re-raised in the driver's thread)
             out["error"] = e

@@ -407,12 +407,12 @@ class TrialRuns:
         plots, self._plots = self._plots, []
         return plots
 
-    def draw(self, plots: list[tuple[str, dict[str, Any], str]] | None = None) -> None:
-        """Log the curve plot (curve.png) of each of `plots` (default: `take_plots()`): a view, drawn after the
-        run's record is stored and closed, so that matplotlib's fraction of a second holds up no trial."""
+    def draw(self, plots: list[tuple[str, dict[str, Any], str]]) -> None:
+        """Log the curve plot (curve.png) of each of `plots` (from `take_plots`): a view, drawn after the run's
+        record is stored and closed, so that matplotlib's fraction of a second holds up no trial."""
         from mrmp.tracking.plots import estimates_png
 
-        for run_id, rows, title in self.take_plots() if plots is None else plots:
+        for run_id, rows, title in plots:
             self.tracker.log_artifact(run_id, "curve.png", estimates_png(rows, title=title))
 
     def take_finished(self) -> list[str]:

@@ -282,6 +282,11 @@ class SweepSpec:
         return out
 
 
+def default_optuna_url(sweep_dir: Path) -> str:
+    """The study's store when `sweep.storage.optuna` names none: a sqlite file in the sweep folder."""
+    return f"sqlite:///{sweep_dir / OPTUNA_DB}"
+
+
 def data_key(data_cfg: Any) -> str:
     """Identity of a prepared dataset: its data section."""
     return json.dumps(dataclasses.asdict(data_cfg), sort_keys=True)
@@ -385,7 +390,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
         repeats=repeats,
         trials=s.trials or 0,
         root=root,
-        optuna_url=s.storage.optuna or f"sqlite:///{sweep_dir / OPTUNA_DB}",
+        optuna_url=s.storage.optuna or default_optuna_url(sweep_dir),
         tune_location=storage_uri(s.storage.tune) if s.storage.tune else str(sweep_dir / "tune"),
         tracking=_tracker_spec(s, sweep_dir, name, rep),
         base=raw["base"],

@@ -23,7 +23,8 @@ BACKENDS = ("mlflow", "local", "none")
 
 @dataclass(frozen=True)
 class TrackerSpec:
-    """How to open a tracker: picklable, so any thread or process (a sweep's writer threads, Tune's saved callbacks) can open the same one."""
+    """How to open a tracker: picklable, so any thread or process (a sweep's writer threads, Tune's saved
+    callbacks) can open the same one."""
 
     backend: str  # mlflow | local | none
     uri: str | None = None  # mlflow: tracking URI; local: the root folder
