@@ -258,3 +258,46 @@ raise SystemExit(main(["sweep", {str(f)!r}, "--quiet"]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "ray answers 42" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_stopping_the_local_ray_stops_its_autoscaler_monitor_before_the_gcs():
+    """Ray's own shutdown stops the GCS first; the monitor's SIGTERM handler then reports to a GCS that is gone
+    until Ray's 1 s grace period kills it (1.4 s of every local sweep's teardown). `stop_ray` kills the monitor
+    first, and every process of the local Ray is gone afterwards."""
+    import subprocess
+    import sys
+
+    code = """
+import os, ray
+from ray._private import node as ray_node
+from mrmp.sweep.cluster import apply_env_defaults, init_ray
+from mrmp.sweep.compat import stop_ray
+
+order = []
+kill = ray_node.Node._kill_process_type
+def recorded(self, process_type, *args, **kwargs):
+    order.append(process_type)
+    return kill(self, process_type, *args, **kwargs)
+ray_node.Node._kill_process_type = recorded
+
+apply_env_defaults(local=True)
+init_ray(None, {})
+procs = ray._private.worker._global_node.all_processes
+pids = [info.process.pid for infos in procs.values() for info in infos]
+stop_ray()
+alive = []
+for pid in pids:
+    try:
+        os.kill(pid, 0)
+        alive.append(pid)
+    except ProcessLookupError:
+        pass
+print("order", ",".join(order))
+print("alive", len(alive), "initialized", ray.is_initialized())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    order = next(x for x in out.stdout.splitlines() if x.startswith("order ")).split(" ", 1)[1].split(",")
+    assert order.index("monitor") < order.index("gcs_server")
+    assert "alive 0 initialized False" in out.stdout

@@ -7,6 +7,7 @@
   (its internal system config), so a trial's worker is ready when Tune asks for it;
 - `trials_on_prestarted_workers()`: a context in which Ray Tune's trial actors carry no runtime_env of their own,
   so that on a local Ray they take the workers Ray prestarted (and preloaded) instead of starting new ones;
+- `stop_ray()`: `ray.shutdown()`, with the local autoscaler monitor stopped first (~1 s sooner);
 - `LOST_ERROR_NAMES` / `is_lost_process(error)`: the errors Ray raises when a trial's process or node died
   (public exception classes, listed here because which ones mean "lost" is Ray's behaviour, not its API).
 
@@ -67,6 +68,27 @@ def trials_on_prestarted_workers() -> Iterator[None]:
         yield
     finally:
         defaults.update(saved)
+
+
+def stop_ray() -> None:
+    """`ray.shutdown()`; for a Ray this process started, its autoscaler monitor is killed first.
+
+    Ray stops the GCS before the monitor, whose SIGTERM handler then tries to report its exit to the stopped GCS
+    until Ray's 1 s grace period runs out and it is killed: `ray.shutdown()` took 1.36-1.42 s on 2 cores, 0.13-0.39 s
+    with the monitor gone first (measured alone). The monitor of a fixed local Ray scales nothing and holds no
+    state. A driver that joined a cluster owns no process: the shutdown only disconnects it."""
+    import ray
+
+    try:
+        from ray._private import ray_constants
+        from ray._private.worker import _global_node as node
+
+        monitor = ray_constants.PROCESS_TYPE_MONITOR
+        if node is not None and monitor in node.all_processes:
+            node._kill_process_type(monitor, check_alive=False, allow_graceful=False, wait=True)
+    except Exception:  # noqa: BLE001  (another Ray version: the plain shutdown below)
+        pass
+    ray.shutdown()
 
 
 def autoscaler_node_types() -> list[dict[str, float]] | None:

@@ -36,7 +36,7 @@ from .lifecycle import Outcome, Tag, TrialRuns
 from .report import ReportRefresher, log_history
 from .results import best_per_method, outcome_counts, trials
 from .resume import ended_trials, reconcile
-from .spec import OPTUNA_DB, SweepSpec, default_optuna_url
+from .spec import OPTUNA_DB, SweepSpec, data_key, default_optuna_url
 from .state import DriverLock, SweepState, now, read_state
 from .views import summary_lines, sweep_params
 
@@ -82,6 +82,7 @@ class Sweep:
         self.quiet = quiet
         self.lock = DriverLock(spec.dir)
         self.tracker: Tracker | None = None
+        self._datasets: dict[str, Any] = {}  # data_key -> PreparedData, once the sweep has prepared them
         self.state: SweepState | None = None
 
     # --- the whole run ------------------------------------------------------------------------------------
@@ -215,9 +216,9 @@ class Sweep:
             # during `ray.shutdown`, so nothing may run beside it (a shutdown on a thread beside the close once
             # ended a resumed sweep mid-close).
             if started:
-                import ray
+                from .compat import stop_ray
 
-                ray.shutdown()
+                stop_ray()
 
     def _open_tracker(self, out: dict[str, Any]) -> None:
         import logging
@@ -250,6 +251,7 @@ class Sweep:
 
             for line in banner(spec, total, resume, self.address, parent):
                 self.log(line)
+        self._datasets = datasets  # the best networks are rebuilt on them at the close
         refs = {key: ray.put(data) for key, data in datasets.items()}  # once per sweep; trials get the refs
         interrupted = False
         try:
@@ -390,6 +392,17 @@ class Sweep:
         lost = self.tracker.find_runs(self.state.parent_run_id, {Tag.OUTCOME: Outcome.LOST.value})
         return any(r.tags.get(Tag.TUNE_ID) in ids for r in lost)
 
+    def _prepared(self, data_cfg: Any) -> Any:
+        """The PreparedData of a trial's data config: the one prepared for the trials (else prepared again)."""
+        found = self._datasets.get(data_key(data_cfg))
+        if found is not None:
+            return found
+        if self.prepare is not None:
+            return self.prepare(data_cfg)
+        from mrmp.train import prepare_data
+
+        return prepare_data(data_cfg)
+
     # --- closing ------------------------------------------------------------------------------------------
     def _close(self, interrupted: bool, t0: float, status: str) -> SweepOutcome:
         spec, state, tracker = self.spec, self.state, self.tracker
@@ -429,7 +442,7 @@ class Sweep:
             from .networks import register_best
 
             try:
-                register_best(state, tracker, spec.dir / "networks", self.log)
+                register_best(state, tracker, spec.dir / "networks", self.log, self._prepared)
             except Exception as e:  # noqa: BLE001  (the sweep's results stand; the models can be exported later)
                 self.log(f"warning: the best networks could not be registered: {type(e).__name__}: {e}")
         tracker.end(state.parent_run_id, KILLED if status == "interrupted" else FINISHED)

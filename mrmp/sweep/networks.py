@@ -39,11 +39,14 @@ def write_networks(
     out: Path,
     targets: Sequence[float] | None,
     rates: Sequence[float] | None = None,
+    prepare: Callable[[Any], Any] | None = None,
 ) -> list[Any]:
-    """Write the trial's network at its rates (see `rates_for`) into `out`; returns the `NetworkFile`s."""
+    """Write the trial's network at its rates (see `rates_for`) into `out`; returns the `NetworkFile`s.
+    `prepare` maps the trial's data config to its PreparedData (default: prepare it again)."""
     from mrmp.train.export import load_trained, resolve_rate, write_network
 
-    trainer = load_trained(tracker.read_artifact(record.run_id, "model.pt"))
+    blob = tracker.read_artifact(record.run_id, "model.pt")
+    trainer = load_trained(blob, prepare=prepare) if prepare else load_trained(blob)
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for rate in rates_for(trainer, targets, rates):
@@ -55,10 +58,15 @@ def write_networks(
 
 
 def register_best(
-    state: SweepState, tracker: Tracker, out: Path, log: Callable[[str], None] = print
+    state: SweepState,
+    tracker: Tracker,
+    out: Path,
+    log: Callable[[str], None] = print,
+    prepare: Callable[[Any], Any] | None = None,
 ) -> list[Any]:
     """Log each method's best completed trial as an MLflow model of its run and register it as a version of
-    `mrmp-<sweep>` (alias: the method). Returns the versions."""
+    `mrmp-<sweep>` (alias: the method). Returns the versions. `prepare`: see `write_networks` (the driver passes
+    the datasets it prepared for the trials)."""
     import logging
 
     from mrmp.tracking.models import log_and_register
@@ -69,7 +77,7 @@ def register_best(
     versions = []
     name = f"mrmp-{state.name}"
     for method, record in best_per_method(trials(tracker, state), state.objectives[0]).items():
-        files = write_networks(tracker, record, out / method, state.targets)
+        files = write_networks(tracker, record, out / method, state.targets, prepare=prepare)
         version = log_and_register(state.tracking.uri, record.run_id, [f.path for f in files], name)
         rates = ", ".join(f"{f.info.rate:g}" for f in files)
         log(f"  registered {name} version {version.version} ({method}, {record.name}, rates {rates})")

@@ -34,6 +34,7 @@ import math
 import pickle
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ import torch
 from torch import Tensor
 
 import mrmp
-from mrmp.config import RunConfig, config_from_dict
+from mrmp.config import DataConfig, RunConfig, config_from_dict
 from mrmp.methods import registry
 from mrmp.model import AttentionGCN
 from mrmp.validation import ConfigError, Issue
@@ -370,13 +371,16 @@ def _read_checkpoint(source: str | Path | bytes, device: str) -> tuple[str, dict
 
 
 def load_trained(
-    source: str | Path | bytes, data: PreparedData | None = None, device: str = "cpu"
+    source: str | Path | bytes,
+    data: PreparedData | None = None,
+    device: str = "cpu",
+    prepare: Callable[[DataConfig], PreparedData] = prepare_data,
 ) -> Trainer:
     """A trained `Trainer` from a `mrmp train` output folder, a `model.pt` file of that form, or the bytes of one
     (a sweep trial's `model.pt` artifact, e.g. `tracker.read_artifact(run_id, "model.pt")`); `data` defaults to
-    the run's own (`prepare_data(cfg.data)`)."""
+    the run's own, `prepare(cfg.data)`."""
     _, blob, cfg = _read_checkpoint(source, device)
-    return restore_trainer(blob, cfg, data, device)
+    return restore_trainer(blob, cfg, data, device, prepare)
 
 
 def export_run(

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 import mrmp
-from mrmp.config import RunConfig, config_from_dict, dump_config
+from mrmp.config import DataConfig, RunConfig, config_from_dict, dump_config
 from mrmp.model import parameter_table
 
 from .data import PreparedData, prepare_data
@@ -166,11 +166,16 @@ def load_run(run_dir: str | Path, data: PreparedData | None = None, device: str 
 
 
 def restore_trainer(
-    blob: dict[str, Any], cfg: RunConfig, data: PreparedData | None = None, device: str = "cpu"
+    blob: dict[str, Any],
+    cfg: RunConfig,
+    data: PreparedData | None = None,
+    device: str = "cpu",
+    prepare: Callable[[DataConfig], PreparedData] = prepare_data,
 ) -> Trainer:
-    """A trained Trainer from a checkpoint's model and method states (`cfg` already read from it)."""
+    """A trained Trainer from a checkpoint's model and method states (`cfg` already read from it); its data is
+    `data`, else `prepare(cfg.data)` (a caller holding the prepared data passes a lookup)."""
     cfg.train.device = device
-    data = data if data is not None else prepare_data(cfg.data)
+    data = data if data is not None else prepare(cfg.data)
     trainer = Trainer(cfg, data)
     trainer.model.load_state_dict(blob["model"])
     trainer.method.load_state_dict(blob["method"])
