@@ -24,6 +24,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mrmp.torch_compat import softmax_backward
+
 from .topology import unit_gates
 
 PRESETS: dict[str, dict[str, int]] = {
@@ -225,7 +227,7 @@ class _NodeMixing(torch.autograd.Function):
         xt, qt, kt = p[:, :f], p[:, f : f + d], p[:, f + d :]
         dxt = torch.bmm(grad, n)
         dn = torch.bmm((grad * 0.5).transpose(1, 2), xt)  # ½ dN = dA
-        ds = torch._softmax_backward_data(dn, att, -1, att.dtype)
+        ds = softmax_backward(dn, att, -1, att.dtype)
         dqt = torch.bmm(kt, ds.transpose(1, 2))
         dkt = torch.bmm(qt, ds)
         return torch.cat([dxt, dqt, dkt], 1), None, None, None
