@@ -1,5 +1,6 @@
 """The layers hold: imports between mrmp's packages point one way (no cycle, hidden in a function or not), the
-core never imports Ray, Optuna or MLflow, and no module outside the compatibility module reads Ray's internals."""
+core never imports Ray, Optuna or MLflow, and no module outside its compatibility module reads Ray's or torch's
+internals."""
 
 from __future__ import annotations
 
@@ -23,7 +24,11 @@ ALLOWED = {
     "bench": {"config", "data", "model", "methods", "train", "sweep", "tracking", "validation"},
     "cli": {"bench", "config", "data", "methods", "sweep", "train", "tracking", "validation"},
 }
-TOP_MODULES = {"stats", "provenance"}  # leaf modules at mrmp/: importable from anywhere, importing no package
+TOP_MODULES = {
+    "stats",
+    "provenance",
+    "torch_compat",
+}  # leaf modules at mrmp/: importable anywhere, importing no package
 
 
 def package_of(path: Path) -> str:
@@ -89,6 +94,14 @@ def test_ray_internals_are_read_in_one_place():
         str(f.relative_to(ROOT)) for f in ROOT.rglob("*.py") if pattern.search(f.read_text(encoding="utf-8"))
     )
     assert users == ["sweep/compat.py"], users
+
+
+def test_torch_internals_are_read_in_one_place():
+    pattern = re.compile(r"\btorch\._[a-z]")
+    users = sorted(
+        str(f.relative_to(ROOT)) for f in ROOT.rglob("*.py") if pattern.search(f.read_text(encoding="utf-8"))
+    )
+    assert users == ["torch_compat.py"], users
 
 
 def test_no_module_is_a_grab_bag():

@@ -82,7 +82,7 @@ class Sweep:
         self.quiet = quiet
         self.lock = DriverLock(spec.dir)
         self.tracker: Tracker | None = None
-        self._datasets: dict[str, Any] = {}  # data_key -> PreparedData, once the sweep has prepared them
+        self._prepared: Callable[[Any], Any] | None = None  # data config -> the PreparedData its trials had
         self.state: SweepState | None = None
 
     # --- the whole run ------------------------------------------------------------------------------------
@@ -175,6 +175,8 @@ class Sweep:
         datasets = {
             key: prepare(dcfg) for key, dcfg in spec.data_configs().items()
         }  # DataError: nothing started
+        # the close rebuilds the best networks on the same data
+        self._prepared = lambda d: datasets.get(data_key(d)) or prepare(d)
         from . import cluster
 
         if self.address is None:
@@ -251,7 +253,6 @@ class Sweep:
 
             for line in banner(spec, total, resume, self.address, parent):
                 self.log(line)
-        self._datasets = datasets  # the best networks are rebuilt on them at the close
         refs = {key: ray.put(data) for key, data in datasets.items()}  # once per sweep; trials get the refs
         interrupted = False
         try:
@@ -391,17 +392,6 @@ class Sweep:
         ids = {Path(r.path).name for r in results}
         lost = self.tracker.find_runs(self.state.parent_run_id, {Tag.OUTCOME: Outcome.LOST.value})
         return any(r.tags.get(Tag.TUNE_ID) in ids for r in lost)
-
-    def _prepared(self, data_cfg: Any) -> Any:
-        """The PreparedData of a trial's data config: the one prepared for the trials (else prepared again)."""
-        found = self._datasets.get(data_key(data_cfg))
-        if found is not None:
-            return found
-        if self.prepare is not None:
-            return self.prepare(data_cfg)
-        from mrmp.train import prepare_data
-
-        return prepare_data(data_cfg)
 
     # --- closing ------------------------------------------------------------------------------------------
     def _close(self, interrupted: bool, t0: float, status: str) -> SweepOutcome:
