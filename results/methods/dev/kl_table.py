@@ -4,6 +4,7 @@ default MRMP and SRMP on seeds 3-4). Development evidence: 6 and 10 runs, wide i
 
     python results/methods/dev/kl_table.py screen
     python results/methods/dev/kl_table.py heldout
+    python results/methods/dev/kl_table.py anchor    # the anchor-weight screen (dev/anchor.yaml)
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def paired_mean(m: pd.DataFrame, base: pd.DataFrame) -> str:
     return interval(100 * (p.v - p.b))
 
 
-def screen() -> None:
-    d = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "kl-screen-runs-*.csv"))))
+def screen(prefix: str = "kl") -> None:
+    d = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / f"{prefix}-screen-runs-*.csv"))))
     ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-*.csv")))
     ref = ref[ref.dataset == "synthetic-sbu"]
     srmp = at_own_rate(ref)
@@ -81,4 +82,6 @@ def heldout() -> None:
 
 
 if __name__ == "__main__":
-    {"screen": screen, "heldout": heldout}[sys.argv[1] if len(sys.argv) > 1 else "screen"]()
+    {"screen": screen, "heldout": heldout, "anchor": lambda: screen("anchor")}[
+        sys.argv[1] if len(sys.argv) > 1 else "screen"
+    ]()
