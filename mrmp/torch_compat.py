@@ -35,6 +35,12 @@ def _eager(fn: Callable[..., Any]) -> Callable[..., Any]:
     return inspect.unwrap(fn)
 
 
+# Unwrapped once: `Adam.step` is under `_use_grad_for_differentiable` (which imports torch._dynamo and runs the
+# step with grad mode = `differentiable`) and, once an optimiser exists, torch's step-hook wrapper too.
+_ADAM_STEP = _eager(torch.optim.Adam.step)
+_ADAM_FUNCTIONAL = _eager(_adam.adam)
+
+
 class Adam(torch.optim.Adam):
     """`torch.optim.Adam` whose calls do not import `torch._dynamo` (see the module docstring)."""
 
@@ -44,15 +50,14 @@ class Adam(torch.optim.Adam):
     load_state_dict = _eager(Optimizer.load_state_dict)
 
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        functional = _eager(_adam.adam)
+        functional = _ADAM_FUNCTIONAL
         if "torch._dynamo" in sys.modules or _DISABLED_CACHE in vars(functional):
             return super().step(closure)
-        # `Adam.step` (under `_use_grad_for_differentiable`, which imports torch._dynamo and runs the step with
-        # grad mode = `differentiable`, False here) calls the functional `adam`, whose wrapper reads its cache
-        # first: set to the function itself for this call, it runs the function as is.
+        # The raw step calls the functional `adam`, whose wrapper reads its cache first: set to the function
+        # itself for this call, it runs the function as is.
         setattr(functional, _DISABLED_CACHE, functional)
         try:
             with torch.set_grad_enabled(self.defaults["differentiable"]):
-                return _eager(torch.optim.Adam.step)(self, closure)
+                return _ADAM_STEP(self, closure)
         finally:
             delattr(functional, _DISABLED_CACHE)

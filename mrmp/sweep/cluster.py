@@ -195,11 +195,8 @@ def init_ray(address: str | None, env: Mapping[str, str]) -> bool:
     else:
         from .compat import preload, tune_actor_env
 
-        for k, v in {
-            **WORKER_ENV,
-            **tune_actor_env(),
-            **env,
-        }.items():  # inherited by the local Ray's processes
+        # inherited by the local Ray's processes
+        for k, v in {**WORKER_ENV, **tune_actor_env(), **env}.items():
             os.environ.setdefault(k, v)
         ray.init(
             address="local",

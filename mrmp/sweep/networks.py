@@ -45,8 +45,7 @@ def write_networks(
     `prepare` maps the trial's data config to its PreparedData (default: prepare it again)."""
     from mrmp.train.export import load_trained, resolve_rate, write_network
 
-    blob = tracker.read_artifact(record.run_id, "model.pt")
-    trainer = load_trained(blob, prepare=prepare) if prepare else load_trained(blob)
+    trainer = load_trained(tracker.read_artifact(record.run_id, "model.pt"), prepare=prepare)
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for rate in rates_for(trainer, targets, rates):

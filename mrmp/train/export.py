@@ -374,11 +374,11 @@ def load_trained(
     source: str | Path | bytes,
     data: PreparedData | None = None,
     device: str = "cpu",
-    prepare: Callable[[DataConfig], PreparedData] = prepare_data,
+    prepare: Callable[[DataConfig], PreparedData] | None = None,
 ) -> Trainer:
     """A trained `Trainer` from a `mrmp train` output folder, a `model.pt` file of that form, or the bytes of one
     (a sweep trial's `model.pt` artifact, e.g. `tracker.read_artifact(run_id, "model.pt")`); `data` defaults to
-    the run's own, `prepare(cfg.data)`."""
+    the run's own, `prepare(cfg.data)` (`prepare` defaults to `prepare_data`)."""
     _, blob, cfg = _read_checkpoint(source, device)
     return restore_trainer(blob, cfg, data, device, prepare)
 

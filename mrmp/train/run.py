@@ -170,12 +170,12 @@ def restore_trainer(
     cfg: RunConfig,
     data: PreparedData | None = None,
     device: str = "cpu",
-    prepare: Callable[[DataConfig], PreparedData] = prepare_data,
+    prepare: Callable[[DataConfig], PreparedData] | None = None,
 ) -> Trainer:
     """A trained Trainer from a checkpoint's model and method states (`cfg` already read from it); its data is
-    `data`, else `prepare(cfg.data)` (a caller holding the prepared data passes a lookup)."""
+    `data`, else `prepare(cfg.data)` (default: `prepare_data`; a caller holding the data passes a lookup)."""
     cfg.train.device = device
-    data = data if data is not None else prepare(cfg.data)
+    data = data if data is not None else (prepare or prepare_data)(cfg.data)
     trainer = Trainer(cfg, data)
     trainer.model.load_state_dict(blob["model"])
     trainer.method.load_state_dict(blob["method"])
