@@ -156,7 +156,7 @@ def test_epochs_factor_sets_mrmps_training_length_and_its_sigma_schedule():
 
 
 def test_rate_power_draws_sparse_networks_more_often():
-    m = _method(rate_power=1.0)
+    m = _method(rate_power=1.0, rates_per_step=1)
     gen = torch.Generator().manual_seed(0)
     counts = Counter(r for _ in range(4000) for r in m.step_rates(gen))
     expected = {r: 1 / (1 - r) for r in m.seen_rates()}
@@ -165,13 +165,13 @@ def test_rate_power_draws_sparse_networks_more_often():
         p = w / total
         assert abs(counts[r] - 4000 * p) < 4 * (4000 * p * (1 - p)) ** 0.5, (r, counts[r], 4000 * p)
     gen = torch.Generator().manual_seed(0)
-    flat = [_method().step_rates(gen) for _ in range(5)]
+    flat = [_method(rates_per_step=1).step_rates(gen) for _ in range(5)]
     gen = torch.Generator().manual_seed(0)
     assert flat == [[default_seen_rates()[int(torch.randperm(11, generator=gen)[0])]] for _ in range(5)]
 
 
 def test_negative_rate_power_draws_dense_networks_more_often():
-    m = _method(rate_power=-1.0)
+    m = _method(rate_power=-1.0, rates_per_step=1)
     gen = torch.Generator().manual_seed(0)
     counts = Counter(r for _ in range(4000) for r in m.step_rates(gen))
     total = sum(1 - r for r in m.seen_rates())
@@ -188,7 +188,8 @@ def test_lowest_sampling_trains_the_densest_rate_every_step():
     draws = [m.step_rates(gen) for _ in range(300)]
     assert all(len(d) == 2 and d[0] == seen[0] and d[1] in seen[1:] for d in draws)
     assert {d[1] for d in draws} == set(seen[1:])
-    assert _method(sampling="lowest").step_rates(gen) == [seen[0]]  # k = 1: the lowest rate alone
+    # k = 1: the lowest rate alone
+    assert _method(sampling="lowest", rates_per_step=1).step_rates(gen) == [seen[0]]
 
 
 def test_progressive_shrinking_widens_the_sampled_rates():
@@ -206,3 +207,80 @@ def test_progressive_shrinking_widens_the_sampled_rates():
     assert widths[7] == widths[11] == {0.5, 0.7}
     assert widths[12] == widths[15] == {0.5, 0.7, 0.9}
     assert _method(shrink_epochs=0).available_rates() == default_seen_rates()
+
+
+def test_a_stack_of_rates_on_their_own_samples_is_each_rate_on_its_share():
+    """x (R, n, V, F) with (R, in, out) masks: rate r's network on x[r] only, as R separate forwards give it."""
+    m = _method()
+    rates = [0.5, 0.7, 0.9]
+    x = torch.randn(3, 4, 30, 12)
+    masks = [torch.stack(layer) for layer in zip(*(m.eval_masks(r) for r in rates))]
+    together = m.model(x, masks)
+    assert together.shape == (3, 4, 8)
+    for i, r in enumerate(rates):
+        torch.testing.assert_close(together[i], m.model(x[i], m.eval_masks(r)))
+
+
+def test_split_batch_trains_each_sampled_rate_on_its_share_in_one_forward():
+    """With split_batch a step's k rates take k equal shares of the batch (the remainder sits out) in one forward
+    of the stacked training masks, and the loss is the cross-entropy over all shares."""
+    from torch.nn import functional as F
+
+    from mrmp.train import Trainer
+
+    cfg = toy_config("mrmp", epochs=4, split_batch=True, rates_per_step=4)
+    trainer = Trainer(cfg, toy_data())
+    method, model = trainer.method, trainer.model
+    method.begin_phase(method.phases()[0])
+    method._epoch = method.params.warmup_epochs  # pruning: the step trains seen rates
+    xb, yb = trainer.x_train[:10], trainer.y_train[:10]
+    rates = [0.5, 0.7, 0.9, 0.98]
+    (logits,), labels = trainer._split_forward(rates, xb, yb)
+    assert logits.shape[0] == 8 and torch.equal(labels, yb[:8])  # 4 shares of 2; 2 samples sit out
+    for i, r in enumerate(rates):
+        torch.testing.assert_close(
+            logits[2 * i : 2 * i + 2], model(xb[2 * i : 2 * i + 2], method.train_masks(r))
+        )
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in model.prunable_weights())
+
+    calls = []
+    model.register_forward_hook(lambda mod, args, out: calls.append(args[0].dim()))
+    trainer.enter_phase(0)
+    trainer.train_epoch()
+    assert calls and all(d == 4 for d in calls[: len(trainer._batches())])  # one stacked forward per step
+
+
+def test_split_batch_is_refused_with_distillation():
+    with pytest.raises(ConfigError, match="split_batch"):
+        config_from_dict({"method": {"name": "mrmp", "split_batch": True, "distill": True}})
+
+
+@pytest.mark.parametrize("gains", [False, True])
+def test_batched_training_masks_equal_each_rates_masks_with_their_gradients(gains):
+    """train_masks_batch (one band-stop pass for every rate) gives each rate's train_masks and the sum of their
+    gradients to the latent weights (and to each rate's own gains)."""
+    m = _method(rate_gains=gains)
+    m._epoch = m.params.warmup_epochs + 3
+    if gains:
+        with torch.no_grad():
+            for per_rate in m._log_gains:
+                for s in per_rate:
+                    s.normal_(0, 0.3)
+    rates = [0.5, 0.75, 0.98]
+    probe = [torch.randn(3, *w.shape) for w in m.model.prunable_weights()]
+    params = m.model.prunable_weights() + m.parameters()
+
+    def grads(masks):
+        loss = sum((mask * p).sum() for mask, p in zip(masks, probe))
+        return torch.autograd.grad(loss, params, allow_unused=True)  # unsampled rates' gains: None
+
+    batched = m.train_masks_batch(rates)
+    one_by_one = [torch.stack(layer) for layer in zip(*(m.train_masks(r) for r in rates))]
+    for a, b in zip(batched, one_by_one):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(grads(batched), grads(one_by_one)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b)

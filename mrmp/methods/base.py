@@ -71,6 +71,15 @@ class PruningMethod:
         A method overrides it to tie its rates together (e.g. MRMP's in-place distillation)."""
         return sum(criterion(z) for z in logits) / len(logits)  # type: ignore[return-value]
 
+    def train_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
+        """Training masks of several rates stacked, (R, in, out) per layer (a split-batch step)."""
+        return [torch.stack(layer) for layer in zip(*(self.train_masks(r) for r in rates))]
+
+    def splits_batch(self) -> bool:
+        """Whether a step's rates share its batch (each trains on its own 1/k of it, in one batched forward)
+        instead of each taking the whole batch."""
+        return False
+
     def regularizer(self) -> Tensor | None:
         """A term added to the loss (e.g. SRMP's KL), or None."""
         return None

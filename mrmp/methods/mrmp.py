@@ -53,7 +53,7 @@ class MRMPParams(BandStopParams):
         ),
     )
     rates_per_step: int = field(
-        default=1, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle, sandwich)")
+        default=4, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle, sandwich, lowest)")
     )
     rate_power: float = field(
         default=0.0,
@@ -92,6 +92,14 @@ class MRMPParams(BandStopParams):
     distill_temperature: float = field(
         default=1.0, metadata=spec(gt=0.0, help="temperature of the distillation's softmax")
     )
+    split_batch: bool = field(
+        default=True,
+        metadata=spec(
+            help="the step's k rates share its batch: each trains on its own 1/k of the samples, all in one "
+            "batched forward (k rates updated every step for about the cost of one); false: each of the k "
+            "rates takes the whole batch (k forwards)"
+        ),
+    )
     rate_gains: bool = field(
         default=False,
         metadata=spec(
@@ -110,6 +118,8 @@ class MRMPParams(BandStopParams):
             return
         if any(b <= a for a, b in zip(rates, rates[1:])):
             rep.add("method.seen_rates", "must be strictly increasing")
+        if self.split_batch and self.distill:
+            rep.add("method.split_batch", "cannot be combined with distill (each rate sees its own samples)")
         grid = {round(r, 6) for r in eval_cfg.rates}
         missing = [r for r in rates if round(r, 6) not in grid]
         if missing:
@@ -174,6 +184,14 @@ class MRMP(BandStopMethod):
         k = self.params.seen_rates.index(rate)  # training steps only take seen rates
         return [m * _gain(s) for m, s in zip(masks, self._log_gains[k])]
 
+    def train_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
+        masks = super().train_masks_batch(rates)
+        if not self._log_gains:
+            return masks
+        ks = [self.params.seen_rates.index(r) for r in rates]
+        gains = [torch.stack([_gain(self._log_gains[k][layer]) for k in ks]) for layer in range(len(masks))]
+        return [m * g.unsqueeze(-2) for m, g in zip(masks, gains)]
+
     def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
         """The hard masks, times each rate's gains where rate_gains is on: kept entries g > ½ (kept for the
         unit graph, which keeps entries above ½), pruned entries exactly 0."""
@@ -182,6 +200,9 @@ class MRMP(BandStopMethod):
             return masks
         with torch.no_grad():
             return [m * g.unsqueeze(-2) for m, g in zip(masks, self.gains(rates))]
+
+    def splits_batch(self) -> bool:
+        return self.params.split_batch
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
         if not self.pruning:

@@ -36,6 +36,7 @@ from .priors import (
     rms,
     smoothed_log,
     soft_band_stop,
+    soft_band_stop_rates,
 )
 
 SCOPES = ("layer", "global")
@@ -240,6 +241,18 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
         if rate <= 0:  # a(0) = 0 keeps every weight (band_stop's special case)
             return [band_stop(w, a[0], sigma) for w, a in zip(ws, thresholds)]
         return [soft_band_stop(w, a[0], sigma) for w, a in zip(ws, thresholds)]
+
+    def train_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
+        """With one global scale and positive rates, every rate's band-stop over every layer in one pass."""
+        if self.params.scope != "global" or min(rates) <= 0:
+            return super().train_masks_batch(rates)
+        ws = self.model.prunable_weights()
+        flat = torch.cat([w.reshape(-1) for w in ws])
+        s = rms(flat.detach())
+        t = (s.double() * self._a(rates)).to(s.dtype)
+        soft = soft_band_stop_rates(flat, t, self.sigma())  # (R, N)
+        parts = soft.split([w.numel() for w in ws], dim=1)
+        return [m.reshape(len(rates), *w.shape) for m, w in zip(parts, ws)]
 
     def regularizer(self) -> Tensor | None:
         """λ Σ_l D_KL(P_l ‖ Q) on the RMS-standardised latent weights of each prunable layer."""

@@ -96,7 +96,9 @@ class AttentionGCN(nn.Module):
     def forward(
         self, x: Tensor, masks: list[Tensor] | None = None, shared: dict[str, Tensor] | None = None
     ) -> Tensor:
-        """x: (B, V, F). masks: None, or per prunable layer a (in, out) or (R, in, out) tensor.
+        """x: (B, V, F). masks: None, or per prunable layer a (in, out) or (R, in, out) tensor. With (R, in, out)
+        masks the result is (R, B, classes): every rate on every sample, or, for x (R, B, V, F), rate r on its
+        own samples x[r] (training several rates on shares of one batch).
 
         `shared`: with (R, in, out) masks, a dict kept by the caller across calls on the same x with unchanged
         weights (e.g. rates evaluated in chunks): block 1's mask-independent node mixing is computed once.
@@ -115,7 +117,7 @@ class AttentionGCN(nn.Module):
                 w = w * masks[i]
                 b = b * gates.alive[i]  # (C,) or (R, C)
                 read = gates.read[i] if i > 0 else None  # the input features are never gated
-            if batched and i == 0:
+            if batched and i == 0 and h.dim() == 3:  # every rate on the same samples
                 z = self._first_block_batched(h, w, shared)  # (R, B, H*F, V)
             else:
                 z = self._block(h, w, i, read)

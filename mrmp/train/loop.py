@@ -15,7 +15,7 @@ import contextlib
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,10 +195,14 @@ class Trainer:
         smoothing = self.cfg.train.label_smoothing
         for xb, yb in self._batches():
             rates = self.method.step_rates(self.generator)
-            logits = [self.model(xb, self.method.train_masks(r)) for r in rates]
-            ce = self.method.task_loss(
-                rates, logits, lambda z, yb=yb: F.cross_entropy(z, yb, label_smoothing=smoothing)
-            )
+            if self.method.splits_batch() and len(rates) > 1:
+                logits, yb = self._split_forward(rates, xb, yb)
+                ce = F.cross_entropy(logits[0], yb, label_smoothing=smoothing)
+            else:
+                logits = [self.model(xb, self.method.train_masks(r)) for r in rates]
+                ce = self.method.task_loss(
+                    rates, logits, lambda z, yb=yb: F.cross_entropy(z, yb, label_smoothing=smoothing)
+                )
             correct += float((logits[0].argmax(-1) == yb).sum())
             reg = self.method.regularizer()
             loss = ce if reg is None else ce + reg
@@ -211,6 +215,19 @@ class Trainer:
             reg_sum += float(reg.detach()) * len(yb) if reg is not None else 0.0
             seen += len(yb)
         return {"loss": ce_sum / seen, "regularizer": reg_sum / seen, "train_accuracy": correct / seen}
+
+    def _split_forward(
+        self, rates: Sequence[float | None], xb: torch.Tensor, yb: torch.Tensor
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The step's k rates on k equal shares of the batch, in one forward with the rates' masks stacked: rate
+        i's network sees only share i, so every rate is trained at the cost of about one forward. The batch's
+        last len % k samples sit this step out (the batches are reshuffled every epoch). Returns the (k·n,
+        classes) logits, share by share, and their labels."""
+        k = min(len(rates), len(yb))
+        n = len(yb) // k
+        masks = self.method.train_masks_batch(rates[:k])
+        logits = self.model(xb[: k * n].unflatten(0, (k, n)), masks)  # (k, n, classes)
+        return [logits.flatten(0, 1)], yb[: k * n]
 
     @torch.no_grad()
     def _update_ema(self) -> None:
