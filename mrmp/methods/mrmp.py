@@ -100,16 +100,6 @@ class MRMPParams(BandStopParams):
             "rates takes the whole batch (k forwards)"
         ),
     )
-    mask_dropout: float = field(
-        default=0.0,
-        metadata=spec(
-            ge=0.0,
-            lt=1.0,
-            help="DropConnect on each trained rate's kept weights: every training mask entry is zeroed with this "
-            "probability (the others scaled by 1/(1 − p)), so that no rate's network relies on all of the "
-            "weights its threshold keeps; 0 = off",
-        ),
-    )
     rate_gains: bool = field(
         default=False,
         metadata=spec(
@@ -189,22 +179,13 @@ class MRMP(BandStopMethod):
 
     def train_masks(self, rate: float | None) -> list[Tensor] | None:
         masks = super().train_masks(rate)
-        if masks is None:
-            return masks
-        masks = self._drop(masks)
-        if not self._log_gains:
+        if masks is None or not self._log_gains:
             return masks
         k = self.params.seen_rates.index(rate)  # training steps only take seen rates
         return [m * _gain(s) for m, s in zip(masks, self._log_gains[k])]
 
-    def _drop(self, masks: list[Tensor]) -> list[Tensor]:
-        p = self.params.mask_dropout
-        if p <= 0:
-            return masks
-        return [m * (torch.rand_like(m) >= p).to(m.dtype).div_(1.0 - p) for m in masks]
-
     def train_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
-        masks = self._drop(super().train_masks_batch(rates))
+        masks = super().train_masks_batch(rates)
         if not self._log_gains:
             return masks
         ks = [self.params.seen_rates.index(r) for r in rates]
