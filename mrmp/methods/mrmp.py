@@ -53,7 +53,7 @@ class MRMPParams(BandStopParams):
         ),
     )
     rates_per_step: int = field(
-        default=4, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle, sandwich, lowest)")
+        default=1, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle, sandwich, lowest)")
     )
     rate_power: float = field(
         default=0.0,
@@ -93,11 +93,11 @@ class MRMPParams(BandStopParams):
         default=1.0, metadata=spec(gt=0.0, help="temperature of the distillation's softmax")
     )
     split_batch: bool = field(
-        default=True,
+        default=False,
         metadata=spec(
             help="the step's k rates share its batch: each trains on its own 1/k of the samples, all in one "
-            "batched forward (k rates updated every step for about the cost of one); false: each of the k "
-            "rates takes the whole batch (k forwards)"
+            "batched forward (k rates updated every step for about the cost of one; sharper seen rates, weaker "
+            "unseen ones: docs/methods.md); false: each of the k rates takes the whole batch (k forwards)"
         ),
     )
     rate_gains: bool = field(
