@@ -1,0 +1,102 @@
+"""The split-batch MRMP runs of dev/split.md, rounds 2 and 3: per variant and seed group (screen: folds 1-3 x seeds
+0-1; held-out: folds 1-5 x seeds 3-4), the paired gap to SRMP at each seen rate, how many seen rates have a mean gap
+above -2 points, and the unseen rates against the linear interpolation of their two seen neighbours (each run's
+mean over its unseen rates, then mean ± 95 % t over runs; and the worst unseen rate's mean). Development evidence.
+
+    python results/methods/dev/split_table.py
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+HERE = Path(__file__).parent
+SEEN = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98]
+KEY = ["fold", "seed"]
+GROUPS = {"screen": ([1, 2, 3], [0, 1]), "held-out": ([1, 2, 3, 4, 5], [3, 4])}
+
+
+def interval(x: np.ndarray) -> str:
+    h = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return f"{x.mean():+.1f} ± {h:.1f}"
+
+
+def unseen_gaps(m: pd.DataFrame) -> tuple[str, str]:
+    """Each run's mean gap (points) of its unseen rates in (0.50, 0.98) to the interpolation of its seen neighbours,
+    as mean ± 95 % t over runs; and the unseen rate with the lowest mean gap."""
+    per_run, per_rate = [], {}
+    for _, r in m.groupby(KEY):
+        acc = r.drop_duplicates("rate").set_index("rate").test_accuracy
+        acc.index = acc.index.round(4)
+        gaps = []
+        for x in acc.index:
+            if x <= 0.5 or x >= 0.98 or any(abs(x - s) < 1e-6 for s in SEEN):
+                continue
+            lo, hi = max(s for s in SEEN if s < x), min(s for s in SEEN if s > x)
+            g = 100 * (acc[x] - acc[lo] - (acc[hi] - acc[lo]) * (x - lo) / (hi - lo))
+            gaps.append(g)
+            per_rate.setdefault(x, []).append(g)
+        per_run.append(np.mean(gaps))
+    worst = min(per_rate.items(), key=lambda kv: np.mean(kv[1]))
+    return interval(np.array(per_run)), f"{worst[0]:.2f} at {np.mean(worst[1]):+.1f}"
+
+
+def srmp_rows() -> pd.DataFrame:
+    files = glob.glob(str(HERE.parent / "runs-[0-9]*.csv")) + [str(HERE / "heldout-runs.csv")]
+    files += glob.glob(str(HERE / "split-heldout-runs-[01].csv"))
+    s = pd.concat(pd.read_csv(f) for f in files)
+    s = s[s.label.str.startswith("srmp@") & (s.dataset == "synthetic-sbu")]
+    s = s[(s.rate - s.label.str.split("@").str[1].astype(float)).abs() < 1e-6]
+    return s.drop_duplicates(KEY + ["rate"])
+
+
+def plain_mrmp() -> pd.DataFrame:
+    """The default MRMP (one rate per step): results/methods' `mrmp` and dev/heldout-priors-runs.csv."""
+    k1 = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-mrmp-[0-9].csv")))
+    k1 = k1[(k1.label == "mrmp") & (k1.dataset == "synthetic-sbu")].assign(label="mrmp-k1")
+    h = pd.read_csv(HERE / "heldout-priors-runs.csv")
+    h = h[h.label == "mrmp-gaussian"].drop_duplicates(KEY + ["rate"]).assign(label="mrmp-k1")
+    return pd.concat([k1, h])
+
+
+def main() -> None:
+    srmp = srmp_rows()
+    files = sorted(glob.glob(str(HERE / "split-*runs*.csv"))) + sorted(
+        glob.glob(str(HERE / "split[23]-runs-*.csv"))
+    )
+    runs = pd.concat(pd.read_csv(f) for f in files)
+    runs = runs[~runs.label.str.startswith("srmp@")].drop_duplicates(["label", *KEY, "rate"])
+    print(
+        "| variant | runs | mean seen acc. | seen rates within 2 | unseen − interpolation | worst unseen | "
+        + " | ".join(f"{r:.2f}" for r in SEEN)
+        + " |"
+    )
+    print("|" + "---|" * (len(SEEN) + 6))
+    for label, m in [*runs.groupby("label", sort=False), ("mrmp-k1", plain_mrmp())]:
+        for group, (folds, seeds) in GROUPS.items():
+            mm = m[m.fold.isin(folds) & m.seed.isin(seeds)]
+            if mm.empty:
+                continue
+            cells, within = [], 0
+            for r in SEEN:
+                a = mm[(mm.rate - r).abs() < 1e-6].merge(
+                    srmp[(srmp.rate - r).abs() < 1e-6], on=KEY, suffixes=("", "_s")
+                )
+                g = 100 * (a.test_accuracy - a.test_accuracy_s).mean()
+                cells.append(f"{g:+.1f}")
+                within += g >= -2
+            seen_acc = 100 * mm[mm.seen == 1].groupby(KEY).test_accuracy.mean().mean()
+            unseen, worst = unseen_gaps(mm)
+            n = len(mm[KEY].drop_duplicates())
+            print(
+                f"| {label} ({group}) | {n} | {seen_acc:.1f} | {within}/11 | {unseen} | {worst} | {' | '.join(cells)} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
