@@ -6,7 +6,9 @@ through the quantile mapping a(r), averages their cross-entropies and adds the o
 machinery, inherited). At evaluation any rate r, seen or not, takes the hard mask `1{|Ŵ_l| > rms(Ŵ_l)·a(r)}`:
 no retraining, and the masks are nested across rates because a(r) is monotone. With `rate_gains` each seen rate
 also owns one learnable gain per output channel of every prunable layer, folded into its mask (kept entries carry
-the gain, pruned ones stay 0); an unseen rate interpolates its neighbours' (docs/methods.md).
+the gain, pruned ones stay 0); an unseen rate interpolates its neighbours' (docs/methods.md). With `split_batch`
+a step's k rates share its batch, each trained on its own 1/k of it in one forward (the Trainer asks
+`splits_batch()`): sharper seen rates, weaker unseen ones (docs/methods.md says by how much).
 """
 
 from __future__ import annotations
