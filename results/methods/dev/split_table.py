@@ -67,7 +67,7 @@ def plain_mrmp() -> pd.DataFrame:
 def main() -> None:
     srmp = srmp_rows()
     files = sorted(glob.glob(str(HERE / "split-*runs*.csv"))) + sorted(
-        glob.glob(str(HERE / "split[23]-runs-*.csv"))
+        glob.glob(str(HERE / "split[0-9]-runs-*.csv"))
     )
     runs = pd.concat(pd.read_csv(f) for f in files)
     runs = runs[~runs.label.str.startswith("srmp@")].drop_duplicates(["label", *KEY, "rate"])
