@@ -295,9 +295,12 @@ def soft_band_stop(w: Tensor, a: Tensor, sigma: float) -> Tensor:
 
 
 class _SoftBandStop(torch.autograd.Function):
+    """sigmoid(σ·(|w|/a − 1)) with `a` broadcast against `w`: a scalar, or (R, 1) against w (N,) for R masks (R, N),
+    whose gradients to w add up."""
+
     @staticmethod
     def forward(ctx, w, a, sigma):  # type: ignore[override]
-        m = w.abs().div_(a).sub_(1.0).mul_(sigma).sigmoid_()
+        m = (w.abs() / a).sub_(1.0).mul_(sigma).sigmoid_()
         ctx.save_for_backward(w, m, a)
         ctx.sigma = sigma
         return m
@@ -305,29 +308,16 @@ class _SoftBandStop(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         w, m, a = ctx.saved_tensors
-        grad_w = torch.ops.aten.sigmoid_backward(grad, m).mul_(ctx.sigma).div_(a).mul_(torch.sgn(w))
-        return grad_w, None, None
+        grad_w = torch.ops.aten.sigmoid_backward(grad, m).mul_(ctx.sigma).div_(a)
+        if grad_w.dim() > w.dim():  # R masks of one weight vector
+            grad_w = grad_w.sum(0)
+        return grad_w.mul_(torch.sgn(w)), None, None
 
 
 def soft_band_stop_rates(w: Tensor, a: Tensor, sigma: float) -> Tensor:
     """`soft_band_stop` of one weight vector w (N,) at R positive thresholds a (R,) at once: (R, N), one autograd
     node whose gradient to w sums the R masks' gradients (several rates trained in one step)."""
-    return _SoftBandStopRates.apply(w, a.detach().clamp_min(1e-12), sigma)
-
-
-class _SoftBandStopRates(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, w, a, sigma):  # type: ignore[override]
-        m = (w.abs().unsqueeze(0) / a.unsqueeze(1)).sub_(1.0).mul_(sigma).sigmoid_()
-        ctx.save_for_backward(w, m, a)
-        ctx.sigma = sigma
-        return m
-
-    @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
-        w, m, a = ctx.saved_tensors
-        per_rate = torch.ops.aten.sigmoid_backward(grad, m).mul_(ctx.sigma).div_(a.unsqueeze(1))
-        return per_rate.sum(0).mul_(torch.sgn(w)), None, None
+    return _SoftBandStop.apply(w, a.detach().clamp_min(1e-12).unsqueeze(1), sigma)
 
 
 def sigma_at(start: float, end: float | None, schedule: str, progress: float) -> float:
