@@ -252,9 +252,14 @@ def test_split_batch_trains_each_sampled_rate_on_its_share_in_one_forward():
     assert calls and all(d == 4 for d in calls[: len(trainer._batches())])  # one stacked forward per step
 
 
-def test_split_batch_is_refused_with_distillation():
-    with pytest.raises(ConfigError, match="split_batch"):
-        config_from_dict({"method": {"name": "mrmp", "split_batch": True, "distill": True}})
+def test_split_batch_is_refused_with_distillation_or_one_rate_per_step():
+    with pytest.raises(ConfigError, match="split_batch.*distill"):
+        config_from_dict(
+            {"method": {"name": "mrmp", "split_batch": True, "rates_per_step": 4, "distill": True}}
+        )
+    with pytest.raises(ConfigError, match="split_batch.*rates_per_step"):
+        config_from_dict({"method": {"name": "mrmp", "split_batch": True}})
+    config_from_dict({"method": {"name": "mrmp", "split_batch": True, "sampling": "all"}})  # every rate: fine
 
 
 @pytest.mark.parametrize("gains", [False, True])

@@ -122,6 +122,10 @@ class MRMPParams(BandStopParams):
             rep.add("method.seen_rates", "must be strictly increasing")
         if self.split_batch and self.distill:
             rep.add("method.split_batch", "cannot be combined with distill (each rate sees its own samples)")
+        if self.split_batch and self.rates_per_step < 2 and self.sampling in ("uniform", "cycle", "lowest"):
+            rep.add(
+                "method.split_batch", "needs rates_per_step ≥ 2 (one rate per step has no batch to share)"
+            )
         grid = {round(r, 6) for r in eval_cfg.rates}
         missing = [r for r in rates if round(r, 6) not in grid]
         if missing:

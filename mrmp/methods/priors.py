@@ -216,7 +216,7 @@ class _PriorKL(torch.autograd.Function):
         if slopes is not None:
             # (K, n): ψ_{a_k,σ}(z_i) = sigmoid(slope_k |z_i| − σ). The argument is clamped at −40 (ψ ≥ 4·10⁻¹⁸):
             # far under an edge ψ would underflow to float32 denormals, whose arithmetic takes the CPU's slow path
-            # (2× this term's time with 11 edges); terms that small change no sum below to its last digit
+            # (2× this term's time with 11 edges); terms that small leave every sum below unchanged to its last digit
             sig = torch.addr(zabs.new_tensor(-sigma), slopes.reshape(-1), zabs).clamp_(min=-40.0).sigmoid_()
             kept = sig.mean(1)
             hc = torch.cat([1.0 - kept[:1], kept[:-1] - kept[1:], kept[-1:]])
