@@ -102,14 +102,6 @@ class MRMPParams(BandStopParams):
             "unseen ones: docs/methods.md); false: each of the k rates takes the whole batch (k forwards)"
         ),
     )
-    split_epochs: int = field(
-        default=0,
-        metadata=spec(
-            ge=0,
-            help="with split_batch: the rates share the batch for the first split_epochs epochs only, then one "
-            "rate per step on the whole batch; 0 = the whole training",
-        ),
-    )
     rate_gains: bool = field(
         default=False,
         metadata=spec(
@@ -216,15 +208,13 @@ class MRMP(BandStopMethod):
             return [m * g.unsqueeze(-2) for m, g in zip(masks, self.gains(rates))]
 
     def splits_batch(self) -> bool:
-        p = self.params
-        return p.split_batch and (p.split_epochs == 0 or self._epoch < p.split_epochs)
+        return self.params.split_batch
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
         if not self.pruning:
             return [None]
         seen = self.available_rates()
-        k = self.params.rates_per_step if self.splits_batch() or not self.params.split_batch else 1
-        k = min(k, len(seen))
+        k = min(self.params.rates_per_step, len(seen))
         scheme = self.params.sampling
         if scheme == "all" or (scheme == "sandwich" and len(seen) <= 2):
             picked = list(range(len(seen)))
