@@ -229,14 +229,10 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
     def train_masks(self, rate: float | None) -> list[Tensor] | None:
         if rate is None:
             return None
+        if rate > 0 and self.params.scope == "global":  # one threshold: every layer's band-stop in one pass
+            return [m[0] for m in self._global_band_stops([rate])]
         sigma = self.sigma()
         ws = self.model.prunable_weights()
-        if rate > 0 and self.params.scope == "global":  # one threshold: every layer's band-stop in one pass
-            flat = torch.cat([w.reshape(-1) for w in ws])
-            s = rms(flat.detach())  # = scales()[0], without a second copy of the weights
-            t = (s.double() * self._a([rate])).to(s.dtype)[0]
-            soft = soft_band_stop(flat, t, sigma)
-            return [m.view_as(w) for m, w in zip(soft.split([w.numel() for w in ws]), ws)]
         thresholds = self.thresholds([rate])
         if rate <= 0:  # a(0) = 0 keeps every weight (band_stop's special case)
             return [band_stop(w, a[0], sigma) for w, a in zip(ws, thresholds)]
@@ -246,9 +242,13 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
         """With one global scale and positive rates, every rate's band-stop over every layer in one pass."""
         if self.params.scope != "global" or min(rates) <= 0:
             return super().train_masks_batch(rates)
+        return self._global_band_stops(rates)
+
+    def _global_band_stops(self, rates: Sequence[float]) -> list[Tensor]:
+        """Per layer, the (R, in, out) soft band-stops of positive `rates` under the one global scale."""
         ws = self.model.prunable_weights()
         flat = torch.cat([w.reshape(-1) for w in ws])
-        s = rms(flat.detach())
+        s = rms(flat.detach())  # = scales()[0], without a second copy of the weights
         t = (s.double() * self._a(rates)).to(s.dtype)
         soft = soft_band_stop_rates(flat, t, self.sigma())  # (R, N)
         parts = soft.split([w.numel() for w in ws], dim=1)
