@@ -22,6 +22,16 @@ def test_quick_bench_writes_every_figure(tmp_path, capsys):
         assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key
     assert set(result["goals"]) == set(GOALS) and set(result["met"]) == set(GOALS)
     assert result["details"]["protocol_small_cpu"]["extrapolated"] is True
+    # Ray's floor under item 4: a fresh process started Ray as a sweep does, and its first task ran on a worker
+    # that had the trial's modules imported before it began
+    floor, sweep = result["details"]["sweep_floor"], result["details"]["sweep"]
+    (sample,) = floor["samples"]
+    assert (
+        sample["preloaded"] is True and sample["task_s"] > sample["init_s"] > 0 and sample["shutdown_s"] > 0
+    )
+    ideal = sweep["sum_train_s"] / sweep["concurrency"]
+    assert floor["ratio"] == pytest.approx((ideal + sample["task_s"] + sample["shutdown_s"]) / ideal)
+    assert floor["to_training_above_floor_s"] == pytest.approx(sweep["train_start_s"] - sample["task_s"])
     assert "step_ratio.tcmp" in capsys.readouterr().out
 
 

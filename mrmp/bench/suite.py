@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .timing import loadavg, machine_info
+from .timing import loadavg, machine_info, median
 
 FIGURE_KEYS = (
     "step_ratio.srmp",
@@ -39,6 +39,8 @@ FIGURE_KEYS = (
     "sweep_ratio",
     "sweep_trial_overhead_s",
     "sweep_to_training_s",
+    "sweep_floor.to_training_s",
+    "sweep_floor.ratio",
     "mrmp_over_srmp",
     "protocol_s.small_cpu",
 )
@@ -75,6 +77,7 @@ class Settings:
     sweep_seeds: tuple[int, ...]
     sweep_epochs: int
     sweep_report_every: int
+    floor_samples: int  # Ray's floor under item 4, each in a fresh process: before and after the sweep
     pair_epochs: int
     pairs: int
     protocol_epochs: int
@@ -95,6 +98,7 @@ FULL = Settings(
     sweep_seeds=(0, 1),
     sweep_epochs=300,
     sweep_report_every=50,
+    floor_samples=2,
     pair_epochs=300,
     pairs=3,
     protocol_epochs=2700,
@@ -112,6 +116,7 @@ QUICK = Settings(
     sweep_seeds=(0,),
     sweep_epochs=20,
     sweep_report_every=10,
+    floor_samples=1,
     pair_epochs=30,
     pairs=1,
     protocol_epochs=60,
@@ -138,6 +143,7 @@ def run_suite(
     from mrmp.train import prepare_data
 
     from .curve import curve_ratios
+    from .rayfloor import ray_floor
     from .steps import flop_fraction, step_ratios
     from .sweep import sweep_overhead
     from .training import mrmp_over_srmp, protocol_time
@@ -173,11 +179,16 @@ def run_suite(
         det["curve"] = r
         fig.update({f"curve_ratio.{k}": v for k, v in r["ratios"].items()})
     if item(4, "sweep wall ÷ (Σ trial training times ÷ 2)"):
+        floors = [ray_floor() for _ in range(s.floor_samples // 2)]
         r = sweep_overhead(list(s.sweep_methods), list(s.sweep_seeds), s.sweep_epochs, s.sweep_report_every)
+        floors += [ray_floor() for _ in range(s.floor_samples - len(floors))]
         det["sweep"] = r
+        det["sweep_floor"] = floor = sweep_floor(floors, r)
         fig["sweep_ratio"] = r["ratio"]
         fig["sweep_trial_overhead_s"] = r["median_trial_overhead_s"]
         fig["sweep_to_training_s"] = r["train_start_s"]
+        fig["sweep_floor.to_training_s"] = floor["task_s"]
+        fig["sweep_floor.ratio"] = floor["ratio"]
         torch.set_num_threads(threads)  # the sweep's Ray may have changed the driver's environment
     if item(5, "MRMP training (whole curve) ÷ one SRMP training"):
         r = mrmp_over_srmp(data, s.pair_epochs, "small", threads, s.pairs)
@@ -202,6 +213,24 @@ def run_suite(
     out["machine"]["loadavg_1min_after"] = loadavg()
     out["elapsed_s"] = time.perf_counter() - t_start
     return out
+
+
+def sweep_floor(samples: list[dict[str, Any]], sweep: dict[str, Any]) -> dict[str, Any]:
+    """Item 4 against Ray's own floor (`rayfloor`): the earliest any sweep on a local Ray could train (`task_s`),
+    the sweep ratio of a sweep that added nothing to Ray's start and stop (`ratio`: Σ training ÷ concurrency,
+    plus `task_s` and `shutdown_s`, over Σ training ÷ concurrency), and what this sweep adds to its start."""
+    task = median([f["task_s"] for f in samples])
+    shutdown = median([f["shutdown_s"] for f in samples])
+    ideal = sweep["sum_train_s"] / sweep["concurrency"]
+    return {
+        "samples": samples,
+        "task_s": task,
+        "shutdown_s": shutdown,
+        "ratio": (ideal + task + shutdown) / ideal,
+        "to_training_above_floor_s": sweep["train_start_s"] - task
+        if sweep["train_start_s"] is not None
+        else None,
+    }
 
 
 def _finite(v: Any) -> bool:
