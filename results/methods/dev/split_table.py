@@ -65,11 +65,15 @@ def plain_mrmp() -> pd.DataFrame:
 
 
 def main() -> None:
-    srmp = srmp_rows()
     files = sorted(glob.glob(str(HERE / "split-*runs*.csv"))) + sorted(
         glob.glob(str(HERE / "split[0-9]-runs-*.csv"))
     )
-    runs = pd.concat(pd.read_csv(f) for f in files)
+    table(pd.concat(pd.read_csv(f) for f in files))
+
+
+def table(runs: pd.DataFrame) -> None:
+    """Print the table of the module docstring for every MRMP variant in `runs`, then the default MRMP."""
+    srmp = srmp_rows()
     runs = runs[~runs.label.str.startswith("srmp@")].drop_duplicates(["label", *KEY, "rate"])
     print(
         "| variant | runs | mean seen acc. | seen rates within 2 | unseen − interpolation | worst unseen | "
