@@ -105,7 +105,8 @@ class TrainConfig:
             ge=0.0,
             lt=1.0,
             help="evaluate an exponential moving average of the weights, updated after every step with this "
-            "decay (0 = off: the last weights)",
+            "decay, ramped up as (1 + t)/(10 + t) over the first steps (0.99 is reached after 890 steps, 0.995 "
+            "after 1790: a shorter training never reaches it) (0 = off: the last weights)",
         ),
     )
     device: str = field(default="auto", metadata=spec(help="auto (CUDA when present), cpu, cuda, cuda:N"))

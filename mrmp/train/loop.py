@@ -232,7 +232,8 @@ class Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         """ema ← d·ema + (1 − d)·w after each step, with d ramped up as (1 + t)/(10 + t) over the phase's first
-        steps so that the initial weights are forgotten within a few dozen steps."""
+        steps so that the initial weights are forgotten within a few dozen steps. The ramp reaches the configured
+        decay only after (10·d − 1)/(1 − d) steps (890 for 0.99); until then it is the decay."""
         t = self._ema_steps
         d = min(self.cfg.train.ema_decay, (1 + t) / (10 + t))
         for avg, p in zip(self._ema, self.parameters()):
