@@ -3,7 +3,8 @@
 Run as `python -m mrmp.bench.rayfloor` (a fresh process, as a user's `mrmp sweep` is): import Ray, start it as
 the sweep does (`cluster.init_ray`: the same options, the same preloaded worker modules), run one task that
 needs what a trial's worker needs (torch and the trial code imported), and stop Ray as the sweep does. Prints
-one JSON object, times in seconds from just before `import ray`:
+one JSON object, times in seconds from just before `import ray` (torch and the sweep layer already imported, as
+in a process that calls the sweep API):
 
     init_s      Ray started and this driver connected
     task_s      the task began on a worker with every module of `WORKER_MODULES` imported: no sweep on this
@@ -33,12 +34,14 @@ def _first_task(modules: list[str]) -> tuple[float, bool]:
 
 
 def measure() -> dict[str, Any]:
-    """One floor measurement in this process (which must not have started Ray)."""
-    t0 = time.time()
-    import ray
-
+    """One floor measurement in this process (which must not have started Ray). The clock starts after the
+    sweep layer's own modules (and torch, which they import) are loaded, as they are when a sweep's API call
+    starts, and before Ray is imported, as it is not then."""
     from mrmp.sweep.cluster import WORKER_MODULES, init_ray
     from mrmp.sweep.compat import stop_ray
+
+    t0 = time.time()
+    import ray
 
     init_ray(None, {})
     t1 = time.time()
