@@ -17,4 +17,4 @@ sys.path.insert(0, str(HERE))
 from split_table import table  # noqa: E402
 
 if __name__ == "__main__":
-    table(pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "batch-runs-*.csv")))))
+    table(pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "batch*-runs-*.csv")))))
