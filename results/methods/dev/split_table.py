@@ -2,13 +2,16 @@
 0-1; held-out: folds 1-5 x seeds 3-4), the paired gap to SRMP at each seen rate, how many seen rates have a mean gap
 above -2 points, and the unseen rates against the linear interpolation of their two seen neighbours (each run's
 mean over its unseen rates, then mean ± 95 % t over runs; and the worst unseen rate's mean). Development evidence.
+The same table for other MRMP runs of this folder: name their CSV files' patterns (dev/ema.md, dev/batch.md).
 
     python results/methods/dev/split_table.py
+    python results/methods/dev/split_table.py 'ema-runs-*.csv'
 """
 
 from __future__ import annotations
 
 import glob
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +67,13 @@ def plain_mrmp() -> pd.DataFrame:
     return pd.concat([k1, h])
 
 
-def main() -> None:
-    files = sorted(glob.glob(str(HERE / "split-*runs*.csv"))) + sorted(
-        glob.glob(str(HERE / "split[0-9]-runs-*.csv"))
-    )
+def main(patterns: list[str]) -> None:
+    """The table for the runs in the CSV files of this folder matching `patterns` (default: the split runs)."""
+    files = [
+        f
+        for p in patterns or ["split-*runs*.csv", "split[0-9]-runs-*.csv"]
+        for f in sorted(glob.glob(str(HERE / p)))
+    ]
     table(pd.concat(pd.read_csv(f) for f in files))
 
 
@@ -103,4 +109,4 @@ def table(runs: pd.DataFrame) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
