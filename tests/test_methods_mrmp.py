@@ -289,3 +289,63 @@ def test_batched_training_masks_equal_each_rates_masks_with_their_gradients(gain
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("mode", ["next", "previous", "either"])
+def test_partial_deltas_flip_a_random_part_of_a_delta_and_nothing_else(mode):
+    """partial_deltas: each trained rate's mask is its band-stop except on its delta to the chosen neighbour (the
+    weights between the two thresholds), where a fraction u ~ U(0, 1), drawn per step, is set to 0 (next: the
+    weights r keeps over the sparser neighbour) or to 1 (previous: those the denser neighbour keeps over r); the
+    end of the seen rates without that neighbour keeps its own mask."""
+    plain, m = _method(), _method(partial_deltas=mode)
+    for x in (plain, m):
+        x._epoch = x.params.warmup_epochs + 3
+    seen = m.params.seen_rates
+    z = torch.cat([w.detach().abs().reshape(-1) for w in m.model.prunable_weights()])
+    rates = [0.5, 0.75, 0.98]
+    flipped: dict[tuple[int, int], list[float]] = {}  # (row, side) -> fraction of the delta flipped, per step
+    for _ in range(60):
+        ref = torch.cat([r.flatten(1) for r in plain.train_masks_batch(rates)], 1)
+        got = torch.cat([r.flatten(1) for r in m.train_masks_batch(rates)], 1)
+        for i, r in enumerate(rates):
+            changed = got[i] != ref[i]
+            if not changed.any():
+                continue
+            j = seen.index(r)
+            side = 1 if bool((got[i][changed] == 0).all()) else -1  # dropped: toward next; added: previous
+            assert bool((got[i][changed] == (0.0 if side == 1 else 1.0)).all())
+            assert mode == "either" or side == {"next": 1, "previous": -1}[mode]
+            lo, hi = sorted([r, seen[j + side]])
+            t_lo, t_hi = (float(t[0]) for t in (m.thresholds([lo]), m.thresholds([hi])))
+            delta = (z > t_lo) & (z <= t_hi)
+            assert bool(delta[changed].all())  # only delta weights change
+            flipped.setdefault((i, side), []).append(float(changed[delta].float().mean()))
+    sides = {"next": {1}, "previous": {-1}, "either": {1, -1}}[mode]
+    ends = {(0, -1), (2, 1)}  # 0.50 has no denser neighbour, 0.98 no sparser one
+    assert {key for key in flipped} == {(i, s) for i in range(3) for s in sides} - ends
+    for fractions in flipped.values():  # u varies from step to step over (0, 1)
+        assert min(fractions) < 0.3 and max(fractions) > 0.7
+
+
+def test_partial_deltas_need_the_global_scope():
+    with pytest.raises(ConfigError, match="partial_deltas.*scope"):
+        config_from_dict({"method": {"name": "mrmp", "partial_deltas": "next", "scope": "layer"}})
+
+
+def test_partial_deltas_training_resumes_exactly():
+    """The draws of the partial deltas are part of the method's state (as kl_every's position is): a training
+    resumed from a mid-training state continues exactly as the uninterrupted one."""
+    from mrmp.train import Trainer
+
+    cfg = toy_config(
+        "mrmp", epochs=6, split_batch=True, rates_per_step=4, partial_deltas="either", kl_every=3
+    )
+    full = Trainer(cfg, toy_data())
+    states = {}
+    full.fit(lambda ev: states.__setitem__(ev.epoch, ev.state()) if ev.epoch == 4 else None)
+    resumed = Trainer(cfg, toy_data())
+    resumed.load_state(states[4])
+    resumed.fit()
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+    for a, b in zip(resumed.model.parameters(), full.model.parameters()):
+        assert torch.equal(a, b)

@@ -147,3 +147,16 @@ def test_config_keys_and_errors():
     text = str(err.value)
     assert "method.prior" in text and "uniform, gaussian, laplace" in text
     assert "method.rate" in text and "method.sigma_schedule" in text
+
+
+def test_kl_every_applies_the_kl_on_every_nth_step_weighted_n_times():
+    """kl_every = n: the regulariser is n·λ·KL on steps 1, n + 1, 2n + 1, ... and None on the others (the same
+    mean pull toward the prior, one KL evaluation in n steps); its position is part of the state."""
+    every, m = _method(), _method(kl_every=3)
+    expected = float(every.regularizer().detach())
+    got = [m.regularizer() for _ in range(7)]
+    assert [g is not None for g in got] == [True, False, False, True, False, False, True]
+    assert math.isclose(float(got[0].detach()), 3 * expected, rel_tol=1e-6)
+    resumed = _method(kl_every=3)
+    resumed.load_state_dict(m.state_dict())  # 7 calls made: the next two are skipped, then the KL
+    assert [resumed.regularizer() is not None for _ in range(3)] == [False, False, True]

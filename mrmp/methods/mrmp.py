@@ -25,9 +25,11 @@ from mrmp.model import AttentionGCN
 from mrmp.validation import spec
 
 from .base import register
+from .priors import soft_band_stop_rates
 from .srmp import BandStopMethod, BandStopParams
 
 SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
+PARTIAL_DELTAS = ("off", "next", "previous", "either")
 
 
 def _gain(log_param: Tensor) -> Tensor:
@@ -102,6 +104,17 @@ class MRMPParams(BandStopParams):
             "unseen ones: docs/methods.md); false: each of the k rates takes the whole batch (k forwards)"
         ),
     )
+    partial_deltas: str = field(
+        default="off",
+        metadata=spec(
+            choices=PARTIAL_DELTAS,
+            help="each trained seen rate also learns to work with part of its delta to a neighbouring seen rate "
+            "(the weights kept by one and not the other), as an unseen rate between them has it: a random "
+            "fraction u ~ U(0, 1) of the delta, drawn per step, is dropped (next: toward the next, sparser seen "
+            "rate) or added (previous: toward the denser one); either: one of the two per rate and step, by a "
+            "coin; the end of the seen rates without that neighbour keeps its own mask; off: own masks only",
+        ),
+    )
     rate_gains: bool = field(
         default=False,
         metadata=spec(
@@ -120,6 +133,8 @@ class MRMPParams(BandStopParams):
             return
         if any(b <= a for a, b in zip(rates, rates[1:])):
             rep.add("method.seen_rates", "must be strictly increasing")
+        if self.partial_deltas != "off" and self.scope != "global":
+            rep.add("method.partial_deltas", "needs scope: global (one pass over all prunable weights)")
         if self.split_batch and self.distill:
             rep.add("method.split_batch", "cannot be combined with distill (each rate sees its own samples)")
         if self.split_batch and self.rates_per_step < 2 and self.sampling in ("uniform", "cycle", "lowest"):
@@ -146,6 +161,8 @@ class MRMP(BandStopMethod):
     def __init__(self, params: MRMPParams, model: AttentionGCN, epochs: int, seed: int = 0):
         super().__init__(params, model, max(1, round(epochs * params.epochs_factor)) if epochs else 0, seed)
         self._steps = 0  # steps taken (the `cycle` scheme's position)
+        # partial_deltas: the draws of u and of the delta's kept weights (saved with the state: resumable)
+        self._delta_rng = torch.Generator().manual_seed(seed + 1)
         # rate_gains: per seen rate, per prunable layer, the (out,) log-parameters s of the gains g = ½(1 + e^s)
         # (g = 1 at s = 0). One tensor per rate: a step's loss reaches only its rates' tensors, and the others,
         # without a gradient, are left alone by the optimiser (no momentum carried over from their last step)
@@ -184,6 +201,8 @@ class MRMP(BandStopMethod):
         return [torch.stack(per_layer) for per_layer in zip(*self._log_gains)]
 
     def train_masks(self, rate: float | None) -> list[Tensor] | None:
+        if rate is not None and self.params.partial_deltas != "off":
+            return [m[0] for m in self.train_masks_batch([rate])]
         masks = super().train_masks(rate)
         if masks is None or not self._log_gains:
             return masks
@@ -191,12 +210,48 @@ class MRMP(BandStopMethod):
         return [m * _gain(s) for m, s in zip(masks, self._log_gains[k])]
 
     def train_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
-        masks = super().train_masks_batch(rates)
+        masks = (
+            self._partial_deltas(rates)
+            if self.params.partial_deltas != "off"
+            else super().train_masks_batch(rates)
+        )
         if not self._log_gains:
             return masks
         ks = [self.params.seen_rates.index(r) for r in rates]
         gains = [torch.stack([_gain(self._log_gains[k][layer]) for k in ks]) for layer in range(len(masks))]
         return [m * g.unsqueeze(-2) for m, g in zip(masks, gains)]
+
+    def _partial_deltas(self, rates: Sequence[float]) -> list[Tensor]:
+        """The step's (R, in, out) training masks with partial deltas. Rate r_i's delta to its neighbour n is the
+        weights whose magnitude lies between the two thresholds; a fraction u ~ U(0, 1) of them, drawn per rate
+        and step, is set to 0 (n the next seen rate: r_i loses part of what it keeps over n) or to 1 (n the
+        previous one: r_i gains part of what n keeps over it); every other entry keeps its band-stop value. One
+        random draw per weight serves every rate of the step. Scope global (`check`): one pass over the
+        flattened weights."""
+        seen = self.params.seen_rates
+        g = self._delta_rng
+        mode = self.params.partial_deltas
+        lows, highs, toward_denser = [], [], []  # per rate: its delta's edges (equal: no delta this step)
+        for r in rates:
+            side = {"next": 1, "previous": -1}.get(mode, 0)
+            if mode == "either":
+                side = 1 if float(torch.rand((), generator=g)) < 0.5 else -1
+            j = seen.index(r) + side
+            n = seen[j] if 0 <= j < len(seen) else r
+            lows.append(min(r, n))
+            highs.append(max(r, n))
+            toward_denser.append(float(n < r))
+        ws = self.model.prunable_weights()
+        flat = torch.cat([w.reshape(-1) for w in ws])
+        t = self._global_thresholds(flat, [*rates, *lows, *highs]).unsqueeze(-1)  # (3k, 1): one RMS
+        k = len(rates)
+        soft = soft_band_stop_rates(flat, t[:k, 0], self.sigma())  # (k, N), as _global_band_stops
+        if lows != highs:
+            z = flat.detach().abs()
+            u = torch.rand(k, 1, generator=g)
+            flip = (z > t[k : 2 * k]) & (z <= t[2 * k :]) & (torch.rand(z.shape, generator=g) < u)  # (k, N)
+            soft = torch.where(flip, torch.tensor(toward_denser, dtype=soft.dtype).unsqueeze(-1), soft)
+        return self._per_layer(soft)
 
     def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
         """The hard masks, times each rate's gains where rate_gains is on: kept entries g > ½ (kept for the
@@ -274,6 +329,8 @@ class MRMP(BandStopMethod):
 
     def state_dict(self) -> dict[str, Any]:
         state = {**super().state_dict(), "steps": self._steps}
+        if self.params.partial_deltas != "off":
+            state["delta_rng"] = self._delta_rng.get_state()
         if self._log_gains:
             state["log_gains"] = [s.detach().clone() for s in self.log_gains()]  # per layer (|seen|, out)
         return state
@@ -281,6 +338,8 @@ class MRMP(BandStopMethod):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._steps = int(state.get("steps", 0))
+        if self.params.partial_deltas != "off" and "delta_rng" in state:
+            self._delta_rng.set_state(state["delta_rng"])
         if self._log_gains:
             with torch.no_grad():
                 for layer, saved in enumerate(state["log_gains"]):

@@ -49,6 +49,15 @@ class BandStopParams:
 
     prior: str = field(default="gaussian", metadata=spec(choices=PRIORS, help="prior Q of the KL term"))
     kl_weight: float = field(default=10.0, metadata=spec(ge=0.0, help="λ: weight of Σ_l KL(P_l ‖ Q)"))
+    kl_every: int = field(
+        default=1,
+        metadata=spec(
+            ge=1,
+            le=16,
+            help="the KL term on every n-th step only, weighted n× there: the same mean pull toward the prior "
+            "for a cheaper step on average (1: every step)",
+        ),
+    )
     bins: int = field(default=256, metadata=spec(ge=8, le=4096, help="bins of the soft histogram P"))
     bin_grid: str = field(
         default="quantile",
@@ -130,6 +139,7 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
         centers = self._centers if self._centers is not None else bin_centers(params.bins, params.z_max)
         self._q = self.prior.bin_masses(centers).float()
         self._epoch = 0  # epochs done (σ schedule and warm-up)
+        self._reg_calls = 0  # training steps that asked for the regulariser (kl_every's position)
         self._a_cache: dict[tuple[float, ...], Tensor] = {}  # rates -> a(r) (float64)
         self._kl_consts: dict[str, Any] = {}  # the KL terms' prior side, built on first use
         if params.prior_init:
@@ -248,18 +258,30 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
         """Per layer, the (R, in, out) soft band-stops of positive `rates` under the one global scale."""
         ws = self.model.prunable_weights()
         flat = torch.cat([w.reshape(-1) for w in ws])
-        s = rms(flat.detach())  # = scales()[0], without a second copy of the weights
-        t = (s.double() * self._a(rates)).to(s.dtype)
-        soft = soft_band_stop_rates(flat, t, self.sigma())  # (R, N)
-        parts = soft.split([w.numel() for w in ws], dim=1)
-        return [m.reshape(len(rates), *w.shape) for m, w in zip(parts, ws)]
+        soft = soft_band_stop_rates(flat, self._global_thresholds(flat, rates), self.sigma())  # (R, N)
+        return self._per_layer(soft)
+
+    def _global_thresholds(self, flat: Tensor, rates: Sequence[float]) -> Tensor:
+        """(R,) thresholds rms(Ŵ)·a(r) of the flattened weights `flat` (= thresholds(rates) under scope global,
+        without a second copy of the weights)."""
+        s = rms(flat.detach())
+        return (s.double() * self._a(rates)).to(s.dtype)
+
+    def _per_layer(self, flat_masks: Tensor) -> list[Tensor]:
+        """(R, N) masks over the flattened prunable weights, as (R, in, out) per layer."""
+        ws = self.model.prunable_weights()
+        parts = flat_masks.split([w.numel() for w in ws], dim=1)
+        return [m.reshape(len(flat_masks), *w.shape) for m, w in zip(parts, ws)]
 
     def regularizer(self) -> Tensor | None:
-        """λ Σ_l D_KL(P_l ‖ Q) on the RMS-standardised latent weights of each prunable layer."""
-        if self.params.kl_weight == 0:
+        """λ Σ_l D_KL(P_l ‖ Q) on the RMS-standardised latent weights of each prunable layer (n·λ on every n-th
+        step, None on the others, with kl_every = n)."""
+        every = self.params.kl_every
+        self._reg_calls += 1
+        if self.params.kl_weight == 0 or (self._reg_calls - 1) % every:
             return None
         kls = self._kls()
-        return self.params.kl_weight * (kls[0] if len(kls) == 1 else sum(kls))
+        return every * self.params.kl_weight * (kls[0] if len(kls) == 1 else sum(kls))
 
     def kl_per_group(self) -> list[float]:
         """D_KL(P ‖ Q) of each layer (scope layer) or of all weights (scope global) now: a diagnostic."""
@@ -276,10 +298,11 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
 
     # --- state ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self._epoch}
+        return {"epoch": self._epoch, "reg_calls": self._reg_calls}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._epoch = int(state.get("epoch", self.epochs))
+        self._reg_calls = int(state.get("reg_calls", 0))
 
 
 @register
