@@ -2,10 +2,14 @@
 0-1; held-out: folds 1-5 x seeds 3-4), the paired gap to SRMP at each seen rate, how many seen rates have a mean gap
 above -2 points, and the unseen rates against the linear interpolation of their two seen neighbours (each run's
 mean over its unseen rates, then mean ± 95 % t over runs; and the worst unseen rate's mean). Development evidence.
-The same table for other MRMP runs of this folder: name their CSV files' patterns (dev/ema.md, dev/batch.md).
+The same table for other MRMP runs of this folder: name their CSV files' patterns (dev/ema.md, dev/batch.md);
+`--protocol` adds each variant's runs on results/methods' seeds; `--all` prints only folds 1-5 x seeds 0-4 (25 runs)
+with 95 % t intervals at every seen rate and the k = 4 split batch as a second baseline (dev/partial.md). A group is
+printed only when every run of it is there.
 
     python results/methods/dev/split_table.py
     python results/methods/dev/split_table.py 'ema-runs-*.csv'
+    python results/methods/dev/split_table.py --all 'partial2-runs-*.csv'
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ HERE = Path(__file__).parent
 SEEN = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98]
 KEY = ["fold", "seed"]
 GROUPS = {"screen": ([1, 2, 3], [0, 1]), "held-out": ([1, 2, 3, 4, 5], [3, 4])}
+PROTOCOL = {"protocol": ([1, 2, 3, 4, 5], [0, 1, 2])}  # results/methods' seeds (--protocol)
+ALL = {"seeds 0-4": ([1, 2, 3, 4, 5], [0, 1, 2, 3, 4])}  # both seed groups together (--all)
 
 
 def interval(x: np.ndarray) -> str:
@@ -63,12 +69,36 @@ def plain_mrmp() -> pd.DataFrame:
     k1 = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-mrmp-[0-9].csv")))
     k1 = k1[(k1.label == "mrmp") & (k1.dataset == "synthetic-sbu")].assign(label="mrmp-k1")
     h = pd.read_csv(HERE / "heldout-priors-runs.csv")
-    h = h[h.label == "mrmp-gaussian"].drop_duplicates(KEY + ["rate"]).assign(label="mrmp-k1")
+    h = (
+        h[(h.label == "mrmp-gaussian") & (h.dataset == "synthetic-sbu")]
+        .drop_duplicates(KEY + ["rate"])
+        .assign(label="mrmp-k1")
+    )
     return pd.concat([k1, h])
 
 
+def split_k4() -> pd.DataFrame:
+    """S-k4 (`split_batch`, k = 4): results/methods' `mrmp-split` rows (seeds 0-2) and dev/split-heldout's (3-4)."""
+    p = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-split-[0-9].csv")))
+    p = p[(p.label == "mrmp-split") & (p.dataset == "synthetic-sbu")]
+    h = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE / "split-heldout-runs-[01].csv")))
+    return pd.concat([p, h[h.label == "S-k4"]]).assign(label="S-k4")
+
+
+BASELINES = [("mrmp-k1", plain_mrmp)]
+
+
 def main(patterns: list[str]) -> None:
-    """The table for the runs in the CSV files of this folder matching `patterns` (default: the split runs)."""
+    """The table for the runs in the CSV files of this folder matching `patterns` (default: the split runs);
+    with `--protocol` among them, also each variant's runs on results/methods' seeds (folds 1-5 x seeds 0-2)."""
+    if "--all" in patterns:  # only the 25-run group, with intervals, and S-k4 as a second baseline
+        patterns = [p for p in patterns if p != "--all"]
+        GROUPS.clear()
+        GROUPS.update(ALL)
+        BASELINES.append(("S-k4", split_k4))
+    if "--protocol" in patterns:
+        patterns = [p for p in patterns if p != "--protocol"]
+        GROUPS.update(PROTOCOL)
     files = [
         f
         for p in patterns or ["split-*runs*.csv", "split[0-9]-runs-*.csv"]
@@ -80,25 +110,28 @@ def main(patterns: list[str]) -> None:
 def table(runs: pd.DataFrame) -> None:
     """Print the table of the module docstring for every MRMP variant in `runs`, then the default MRMP."""
     srmp = srmp_rows()
-    runs = runs[~runs.label.str.startswith("srmp@")].drop_duplicates(["label", *KEY, "rate"])
+    runs = runs[~runs.label.str.startswith("srmp@") & (runs.dataset == "synthetic-sbu")]
+    runs = runs.drop_duplicates(["label", *KEY, "rate"])
     print(
         "| variant | runs | mean seen acc. | seen rates within 2 | unseen − interpolation | worst unseen | "
         + " | ".join(f"{r:.2f}" for r in SEEN)
         + " |"
     )
     print("|" + "---|" * (len(SEEN) + 6))
-    for label, m in [*runs.groupby("label", sort=False), ("mrmp-k1", plain_mrmp())]:
+    with_ci = "seeds 0-4" in GROUPS
+    for label, m in [*runs.groupby("label", sort=False), *((name, load()) for name, load in BASELINES)]:
         for group, (folds, seeds) in GROUPS.items():
             mm = m[m.fold.isin(folds) & m.seed.isin(seeds)]
-            if mm.empty:
+            if len(mm[KEY].drop_duplicates()) < len(folds) * len(seeds):
                 continue
             cells, within = [], 0
             for r in SEEN:
                 a = mm[(mm.rate - r).abs() < 1e-6].merge(
                     srmp[(srmp.rate - r).abs() < 1e-6], on=KEY, suffixes=("", "_s")
                 )
-                g = 100 * (a.test_accuracy - a.test_accuracy_s).mean()
-                cells.append(f"{g:+.1f}")
+                gaps = 100 * (a.test_accuracy - a.test_accuracy_s).to_numpy()
+                g = gaps.mean()
+                cells.append(interval(gaps) if with_ci else f"{g:+.1f}")
                 within += g >= -2
             seen_acc = 100 * mm[mm.seen == 1].groupby(KEY).test_accuracy.mean().mean()
             unseen, worst = unseen_gaps(mm)
