@@ -25,7 +25,6 @@ from mrmp.model import AttentionGCN
 from mrmp.validation import spec
 
 from .base import register
-from .priors import soft_band_stop_rates
 from .srmp import BandStopMethod, BandStopParams
 
 SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
@@ -231,27 +230,26 @@ class MRMP(BandStopMethod):
         seen = self.params.seen_rates
         g = self._delta_rng
         mode = self.params.partial_deltas
-        lows, highs, toward_denser = [], [], []  # per rate: its delta's edges (equal: no delta this step)
+        own, other = [], []  # per rate: its index in the seen rates and its neighbour's (its own: no delta)
         for r in rates:
+            i = seen.index(r)
             side = {"next": 1, "previous": -1}.get(mode, 0)
             if mode == "either":
                 side = 1 if float(torch.rand((), generator=g)) < 0.5 else -1
-            j = seen.index(r) + side
-            n = seen[j] if 0 <= j < len(seen) else r
-            lows.append(min(r, n))
-            highs.append(max(r, n))
-            toward_denser.append(float(n < r))
-        ws = self.model.prunable_weights()
-        flat = torch.cat([w.reshape(-1) for w in ws])
-        t = self._global_thresholds(flat, [*rates, *lows, *highs]).unsqueeze(-1)  # (3k, 1): one RMS
-        k = len(rates)
-        soft = soft_band_stop_rates(flat, t[:k, 0], self.sigma())  # (k, N), as _global_band_stops
-        if lows != highs:
-            z = flat.detach().abs()
-            u = torch.rand(k, 1, generator=g)
-            flip = (z > t[k : 2 * k]) & (z <= t[2 * k :]) & (torch.rand(z.shape, generator=g) < u)  # (k, N)
-            soft = torch.where(flip, torch.tensor(toward_denser, dtype=soft.dtype).unsqueeze(-1), soft)
-        return self._per_layer(soft)
+            own.append(i)
+            other.append(i + side if 0 <= i + side < len(seen) else i)
+        flat, soft = self._global_soft(rates)  # (N,), (k, N)
+        if own == other:
+            return self._per_layer(soft)
+        edges = self._global_thresholds(flat, seen)  # (S,): every seen rate's threshold
+        lo = edges[torch.tensor([min(i, j) for i, j in zip(own, other)])].unsqueeze(-1)
+        hi = edges[torch.tensor([max(i, j) for i, j in zip(own, other)])].unsqueeze(-1)
+        # what a flipped entry becomes: 1 toward a denser neighbour (gained), 0 toward a sparser one (lost)
+        value = torch.tensor([float(j < i) for i, j in zip(own, other)], dtype=soft.dtype).unsqueeze(-1)
+        z = flat.detach().abs()
+        u = torch.rand(len(rates), 1, generator=g)
+        flip = (z > lo) & (z <= hi) & (torch.rand(z.shape, generator=g) < u)  # (k, N)
+        return self._per_layer(torch.where(flip, value, soft))
 
     def eval_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
         """The hard masks, times each rate's gains where rate_gains is on: kept entries g > ½ (kept for the

@@ -256,10 +256,12 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
 
     def _global_band_stops(self, rates: Sequence[float]) -> list[Tensor]:
         """Per layer, the (R, in, out) soft band-stops of positive `rates` under the one global scale."""
-        ws = self.model.prunable_weights()
-        flat = torch.cat([w.reshape(-1) for w in ws])
-        soft = soft_band_stop_rates(flat, self._global_thresholds(flat, rates), self.sigma())  # (R, N)
-        return self._per_layer(soft)
+        return self._per_layer(self._global_soft(rates)[1])
+
+    def _global_soft(self, rates: Sequence[float]) -> tuple[Tensor, Tensor]:
+        """The flattened prunable weights (N,) and their (R, N) soft band-stops at positive `rates`."""
+        flat = torch.cat([w.reshape(-1) for w in self.model.prunable_weights()])
+        return flat, soft_band_stop_rates(flat, self._global_thresholds(flat, rates), self.sigma())
 
     def _global_thresholds(self, flat: Tensor, rates: Sequence[float]) -> Tensor:
         """(R,) thresholds rms(Ŵ)·a(r) of the flattened weights `flat` (= thresholds(rates) under scope global,

@@ -3,7 +3,7 @@
 above -2 points, and the unseen rates against the linear interpolation of their two seen neighbours (each run's
 mean over its unseen rates, then mean ± 95 % t over runs; and the worst unseen rate's mean). Development evidence.
 The same table for other MRMP runs of this folder: name their CSV files' patterns (dev/ema.md, dev/batch.md);
-`--protocol` adds each variant's runs on results/methods' seeds; `--all` prints only folds 1-5 x seeds 0-4 (25 runs)
+`--all` prints only folds 1-5 x seeds 0-4 (25 runs)
 with 95 % t intervals at every seen rate and the k = 4 split batch as a second baseline (dev/partial.md). A group is
 printed only when every run of it is there.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,6 @@ HERE = Path(__file__).parent
 SEEN = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98]
 KEY = ["fold", "seed"]
 GROUPS = {"screen": ([1, 2, 3], [0, 1]), "held-out": ([1, 2, 3, 4, 5], [3, 4])}
-PROTOCOL = {"protocol": ([1, 2, 3, 4, 5], [0, 1, 2])}  # results/methods' seeds (--protocol)
 ALL = {"seeds 0-4": ([1, 2, 3, 4, 5], [0, 1, 2, 3, 4])}  # both seed groups together (--all)
 
 
@@ -85,30 +85,24 @@ def split_k4() -> pd.DataFrame:
     return pd.concat([p, h[h.label == "S-k4"]]).assign(label="S-k4")
 
 
-BASELINES = [("mrmp-k1", plain_mrmp)]
+def main(args: list[str]) -> None:
+    """The table for the runs in the CSV files of this folder matching the patterns in `args` (default: the split
+    runs); with `--all` among them, only folds 1-5 x seeds 0-4 with intervals, and S-k4 as a second baseline."""
+    every = "--all" in args
+    patterns = [a for a in args if a != "--all"] or ["split-*runs*.csv", "split[0-9]-runs-*.csv"]
+    files = [f for p in patterns for f in sorted(glob.glob(str(HERE / p)))]
+    baselines = [("mrmp-k1", plain_mrmp)] + ([("S-k4", split_k4)] if every else [])
+    table(pd.concat(pd.read_csv(f) for f in files), ALL if every else GROUPS, baselines, intervals=every)
 
 
-def main(patterns: list[str]) -> None:
-    """The table for the runs in the CSV files of this folder matching `patterns` (default: the split runs);
-    with `--protocol` among them, also each variant's runs on results/methods' seeds (folds 1-5 x seeds 0-2)."""
-    if "--all" in patterns:  # only the 25-run group, with intervals, and S-k4 as a second baseline
-        patterns = [p for p in patterns if p != "--all"]
-        GROUPS.clear()
-        GROUPS.update(ALL)
-        BASELINES.append(("S-k4", split_k4))
-    if "--protocol" in patterns:
-        patterns = [p for p in patterns if p != "--protocol"]
-        GROUPS.update(PROTOCOL)
-    files = [
-        f
-        for p in patterns or ["split-*runs*.csv", "split[0-9]-runs-*.csv"]
-        for f in sorted(glob.glob(str(HERE / p)))
-    ]
-    table(pd.concat(pd.read_csv(f) for f in files))
-
-
-def table(runs: pd.DataFrame) -> None:
-    """Print the table of the module docstring for every MRMP variant in `runs`, then the default MRMP."""
+def table(
+    runs: pd.DataFrame,
+    groups: dict[str, tuple[list[int], list[int]]],
+    baselines: list[tuple[str, Callable[[], pd.DataFrame]]],
+    intervals: bool = False,
+) -> None:
+    """Print the table of the module docstring for every MRMP variant in `runs`, then the `baselines`, in each of
+    the seed `groups` its runs complete; `intervals`: each seen rate's gap with its 95 % t interval."""
     srmp = srmp_rows()
     runs = runs[~runs.label.str.startswith("srmp@") & (runs.dataset == "synthetic-sbu")]
     runs = runs.drop_duplicates(["label", *KEY, "rate"])
@@ -118,9 +112,8 @@ def table(runs: pd.DataFrame) -> None:
         + " |"
     )
     print("|" + "---|" * (len(SEEN) + 6))
-    with_ci = "seeds 0-4" in GROUPS
-    for label, m in [*runs.groupby("label", sort=False), *((name, load()) for name, load in BASELINES)]:
-        for group, (folds, seeds) in GROUPS.items():
+    for label, m in [*runs.groupby("label", sort=False), *((name, load()) for name, load in baselines)]:
+        for group, (folds, seeds) in groups.items():
             mm = m[m.fold.isin(folds) & m.seed.isin(seeds)]
             if len(mm[KEY].drop_duplicates()) < len(folds) * len(seeds):
                 continue
@@ -131,7 +124,7 @@ def table(runs: pd.DataFrame) -> None:
                 )
                 gaps = 100 * (a.test_accuracy - a.test_accuracy_s).to_numpy()
                 g = gaps.mean()
-                cells.append(interval(gaps) if with_ci else f"{g:+.1f}")
+                cells.append(interval(gaps) if intervals else f"{g:+.1f}")
                 within += g >= -2
             seen_acc = 100 * mm[mm.seen == 1].groupby(KEY).test_accuracy.mean().mean()
             unseen, worst = unseen_gaps(mm)
