@@ -228,7 +228,7 @@ def test_split_batch_trains_each_sampled_rate_on_its_share_in_one_forward():
 
     from mrmp.train import Trainer
 
-    cfg = toy_config("mrmp", epochs=4, split_batch=True, rates_per_step=4)
+    cfg = toy_config("mrmp", epochs=4, split_batch=True, rates_per_step=4, partial_deltas="none")
     trainer = Trainer(cfg, toy_data())
     method, model = trainer.method, trainer.model
     method.begin_phase(method.phases()[0])
@@ -257,8 +257,16 @@ def test_split_batch_is_refused_with_distillation_or_one_rate_per_step():
         config_from_dict(
             {"method": {"name": "mrmp", "split_batch": True, "rates_per_step": 4, "distill": True}}
         )
+    with pytest.raises(ConfigError, match="split_batch.*distill.*split_batch: false"):
+        config_from_dict({"method": {"name": "mrmp", "distill": True}})  # split_batch is the default
     with pytest.raises(ConfigError, match="split_batch.*rates_per_step"):
-        config_from_dict({"method": {"name": "mrmp", "split_batch": True}})
+        config_from_dict({"method": {"name": "mrmp", "rates_per_step": 1}})
+    with pytest.raises(ConfigError, match="partial_deltas.*scope: global.*partial_deltas: none"):
+        config_from_dict({"method": {"name": "mrmp", "scope": "layer"}})
+    config_from_dict({"method": {"name": "mrmp", "split_batch": False, "rates_per_step": 1, "distill": True}})
+    config_from_dict({"method": {"name": "mrmp", "scope": "layer", "partial_deltas": "none"}})
+    with pytest.raises(ConfigError, match="partial_deltas: expected str, got False.*quote the word"):
+        config_from_dict({"method": {"name": "mrmp", "partial_deltas": False}})  # YAML's bare `off`
     config_from_dict({"method": {"name": "mrmp", "split_batch": True, "sampling": "all"}})  # every rate: fine
 
 
@@ -266,7 +274,7 @@ def test_split_batch_is_refused_with_distillation_or_one_rate_per_step():
 def test_batched_training_masks_equal_each_rates_masks_with_their_gradients(gains):
     """train_masks_batch (one band-stop pass for every rate) gives each rate's train_masks and the sum of their
     gradients to the latent weights (and to each rate's own gains)."""
-    m = _method(rate_gains=gains)
+    m = _method(rate_gains=gains, partial_deltas="none")
     m._epoch = m.params.warmup_epochs + 3
     if gains:
         with torch.no_grad():
@@ -297,7 +305,7 @@ def test_partial_deltas_flip_a_random_part_of_a_delta_and_nothing_else(mode):
     weights between the two thresholds), where a fraction u ~ U(0, 1), drawn per step, is set to 0 (next: the
     weights r keeps over the sparser neighbour) or to 1 (previous: those the denser neighbour keeps over r); the
     end of the seen rates without that neighbour keeps its own mask."""
-    plain, m = _method(), _method(partial_deltas=mode)
+    plain, m = _method(partial_deltas="none"), _method(partial_deltas=mode)
     for x in (plain, m):
         x._epoch = x.params.warmup_epochs + 3
     seen = m.params.seen_rates

@@ -6,9 +6,11 @@ through the quantile mapping a(r), averages their cross-entropies and adds the o
 machinery, inherited). At evaluation any rate r, seen or not, takes the hard mask `1{|Ŵ_l| > rms(Ŵ_l)·a(r)}`:
 no retraining, and the masks are nested across rates because a(r) is monotone. With `rate_gains` each seen rate
 also owns one learnable gain per output channel of every prunable layer, folded into its mask (kept entries carry
-the gain, pruned ones stay 0); an unseen rate interpolates its neighbours' (docs/methods.md). With `split_batch`
-a step's k rates share its batch, each trained on its own 1/k of it in one forward (the Trainer asks
-`splits_batch()`): sharper seen rates, weaker unseen ones (docs/methods.md says by how much).
+the gain, pruned ones stay 0); an unseen rate interpolates its neighbours' (docs/methods.md). By default
+(`split_batch`, k = 4) a step's k rates share its batch, each trained on its own 1/k of it in one forward (the
+Trainer asks `splits_batch()`), and each trains with a random part of its delta to the next seen rate dropped
+(`partial_deltas: next`), so that the networks between seen rates, which unseen rates read, are trained too;
+docs/methods.md gives what each buys and costs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .base import register
 from .srmp import BandStopMethod, BandStopParams
 
 SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
-PARTIAL_DELTAS = ("off", "next", "previous", "either")
+PARTIAL_DELTAS = ("none", "next", "previous", "either")
 
 
 def _gain(log_param: Tensor) -> Tensor:
@@ -56,7 +58,7 @@ class MRMPParams(BandStopParams):
         ),
     )
     rates_per_step: int = field(
-        default=1, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle, sandwich, lowest)")
+        default=4, metadata=spec(ge=1, help="k: seen rates per step (uniform, cycle, sandwich, lowest)")
     )
     rate_power: float = field(
         default=0.0,
@@ -80,9 +82,9 @@ class MRMPParams(BandStopParams):
         metadata=spec(
             gt=0.0,
             le=10.0,
-            help="MRMP trains round(epochs_factor × train.epochs) epochs: one rate per step gives each seen rate "
-            "1/|seen| of the steps, and the single-rate recipe's length undertrains them; the default keeps one "
-            "MRMP training within 1.5× the cost of one SRMP training (its step costs ~1.1× SRMP's)",
+            help="MRMP trains round(epochs_factor × train.epochs) epochs: its seen rates share the steps, and the "
+            "single-rate recipe's length undertrains them; the default keeps one MRMP training near 1.5× the "
+            "cost of one SRMP training (measured in results/methods)",
         ),
     )
     distill: bool = field(
@@ -96,22 +98,31 @@ class MRMPParams(BandStopParams):
         default=1.0, metadata=spec(gt=0.0, help="temperature of the distillation's softmax")
     )
     split_batch: bool = field(
-        default=False,
+        default=True,
         metadata=spec(
             help="the step's k rates share its batch: each trains on its own 1/k of the samples, all in one "
-            "batched forward (k rates updated every step for about the cost of one; sharper seen rates, weaker "
-            "unseen ones: docs/methods.md); false: each of the k rates takes the whole batch (k forwards)"
+            "batched forward (k rates updated every step for about the cost of one; docs/methods.md); false: "
+            "each of the k rates takes the whole batch (k forwards)"
+        ),
+    )
+    kl_every: int = field(
+        default=2,
+        metadata=spec(
+            ge=1,
+            le=16,
+            help="the KL term on every n-th step only, weighted n× there: the same mean pull toward the prior "
+            "for a cheaper step on average (1: every step; MRMP's default 2 keeps its cost near 1.5× SRMP's)",
         ),
     )
     partial_deltas: str = field(
-        default="off",
+        default="next",
         metadata=spec(
             choices=PARTIAL_DELTAS,
             help="each trained seen rate also learns to work with part of its delta to a neighbouring seen rate "
             "(the weights kept by one and not the other), as an unseen rate between them has it: a random "
             "fraction u ~ U(0, 1) of the delta, drawn per step, is dropped (next: toward the next, sparser seen "
             "rate) or added (previous: toward the denser one); either: one of the two per rate and step, by a "
-            "coin; the end of the seen rates without that neighbour keeps its own mask; off: own masks only",
+            "coin; the end of the seen rates without that neighbour keeps its own mask; none: own masks only",
         ),
     )
     rate_gains: bool = field(
@@ -132,13 +143,22 @@ class MRMPParams(BandStopParams):
             return
         if any(b <= a for a, b in zip(rates, rates[1:])):
             rep.add("method.seen_rates", "must be strictly increasing")
-        if self.partial_deltas != "off" and self.scope != "global":
-            rep.add("method.partial_deltas", "needs scope: global (one pass over all prunable weights)")
+        if self.partial_deltas != "none" and self.scope != "global":
+            rep.add(
+                "method.partial_deltas",
+                f"{self.partial_deltas} needs scope: global (one pass over all prunable weights); "
+                "with scope: layer set partial_deltas: none",
+            )
         if self.split_batch and self.distill:
-            rep.add("method.split_batch", "cannot be combined with distill (each rate sees its own samples)")
+            rep.add(
+                "method.split_batch",
+                "cannot be combined with distill (each rate sees its own samples): set split_batch: false",
+            )
         if self.split_batch and self.rates_per_step < 2 and self.sampling in ("uniform", "cycle", "lowest"):
             rep.add(
-                "method.split_batch", "needs rates_per_step ≥ 2 (one rate per step has no batch to share)"
+                "method.split_batch",
+                "needs rates_per_step ≥ 2 (one rate per step has no batch to share): set split_batch: false "
+                "for one rate per step",
             )
         grid = {round(r, 6) for r in eval_cfg.rates}
         missing = [r for r in rates if round(r, 6) not in grid]
@@ -200,7 +220,7 @@ class MRMP(BandStopMethod):
         return [torch.stack(per_layer) for per_layer in zip(*self._log_gains)]
 
     def train_masks(self, rate: float | None) -> list[Tensor] | None:
-        if rate is not None and self.params.partial_deltas != "off":
+        if rate is not None and self.params.partial_deltas != "none":
             return [m[0] for m in self.train_masks_batch([rate])]
         masks = super().train_masks(rate)
         if masks is None or not self._log_gains:
@@ -211,7 +231,7 @@ class MRMP(BandStopMethod):
     def train_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
         masks = (
             self._partial_deltas(rates)
-            if self.params.partial_deltas != "off"
+            if self.params.partial_deltas != "none"
             else super().train_masks_batch(rates)
         )
         if not self._log_gains:
@@ -327,7 +347,7 @@ class MRMP(BandStopMethod):
 
     def state_dict(self) -> dict[str, Any]:
         state = {**super().state_dict(), "steps": self._steps}
-        if self.params.partial_deltas != "off":
+        if self.params.partial_deltas != "none":
             state["delta_rng"] = self._delta_rng.get_state()
         if self._log_gains:
             state["log_gains"] = [s.detach().clone() for s in self.log_gains()]  # per layer (|seen|, out)
@@ -336,7 +356,7 @@ class MRMP(BandStopMethod):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._steps = int(state.get("steps", 0))
-        if self.params.partial_deltas != "off" and "delta_rng" in state:
+        if self.params.partial_deltas != "none" and "delta_rng" in state:
             self._delta_rng.set_state(state["delta_rng"])
         if self._log_gains:
             with torch.no_grad():

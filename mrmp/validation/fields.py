@@ -207,7 +207,10 @@ def build(cls: type, raw: Any, prefix: str, rep: Reporter, skip: typing.Iterable
         try:
             value = coerce(raw[name], hints[name])
         except TypeError:
-            rep.add(key, f"expected {_type_name(hints[name])}, got {raw[name]!r}")
+            hint = ""
+            if isinstance(raw[name], bool) and _type_name(hints[name]) == "str":
+                hint = " (YAML reads the bare words off/on/no/yes as booleans: quote the word)"
+            rep.add(key, f"expected {_type_name(hints[name])}, got {raw[name]!r}{hint}")
             continue
         problem = _check_bounds(value, f.metadata)
         if problem:

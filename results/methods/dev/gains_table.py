@@ -74,10 +74,11 @@ def main() -> int:
     v1 = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "gains-v1-runs*.csv"))))
     v1.loc[v1.label != "mrmp", "label"] += "-v1"
     # the plain laplace MRMP (same code path: the prior is named): seeds 0-2 from results/methods, 3-4 from heldout
-    lap = pd.concat(
-        [pd.read_csv(f) for f in sorted(glob.glob(str(HERE.parent / "runs-mrmp-[0-9].csv")))]
-        + [pd.read_csv(HERE / "heldout-priors-runs.csv")]
+    published = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE.parent / "runs-mrmp-[0-9].csv"))))
+    published.loc[published.label == "mrmp-k1-laplace", "label"] = (
+        "mrmp-laplace"  # one rate per step, as here
     )
+    lap = pd.concat([published, pd.read_csv(HERE / "heldout-priors-runs.csv")])
     lap = lap[(lap.label == "mrmp-laplace") & (lap.dataset == "synthetic-sbu")]
     runs = pd.concat([v1, runs, lap])
     runs = runs[~runs.label.str.startswith("srmp@") & ~runs.label.str.startswith("cost-")]

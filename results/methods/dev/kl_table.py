@@ -55,7 +55,7 @@ def screen(prefix: str = "kl") -> None:
     ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-*.csv")))
     ref = ref[ref.dataset == "synthetic-sbu"]
     srmp = at_own_rate(ref)
-    base = ref[(ref.label == "mrmp") & ref.fold.isin(d.fold.unique()) & ref.seed.isin(d.seed.unique())]
+    base = ref[(ref.label == "mrmp-k1") & ref.fold.isin(d.fold.unique()) & ref.seed.isin(d.seed.unique())]
     print(
         "| variant | runs | "
         + " | ".join(f"{r:.2f}" for r in SEEN)

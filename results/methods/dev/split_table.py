@@ -65,9 +65,10 @@ def srmp_rows() -> pd.DataFrame:
 
 
 def plain_mrmp() -> pd.DataFrame:
-    """The default MRMP (one rate per step): results/methods' `mrmp` and dev/heldout-priors-runs.csv."""
+    """One rate per step (the default until the split batch with partial deltas): results/methods' `mrmp-k1`
+    and dev/heldout-priors-runs.csv's `mrmp-gaussian`."""
     k1 = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-mrmp-[0-9].csv")))
-    k1 = k1[(k1.label == "mrmp") & (k1.dataset == "synthetic-sbu")].assign(label="mrmp-k1")
+    k1 = k1[(k1.label == "mrmp-k1") & (k1.dataset == "synthetic-sbu")]
     h = pd.read_csv(HERE / "heldout-priors-runs.csv")
     h = (
         h[(h.label == "mrmp-gaussian") & (h.dataset == "synthetic-sbu")]

@@ -23,8 +23,22 @@ from mrmp.config import config_from_dict
 from mrmp.train import prepare_data, run
 
 CONFIGS = {
-    "mrmp-k1": {"name": "mrmp", "prior": "gaussian"},
-    "S-k4": {"name": "mrmp", "prior": "gaussian", "split_batch": True, "rates_per_step": 4},
+    "mrmp-k1": {
+        "name": "mrmp",
+        "prior": "gaussian",
+        "split_batch": False,
+        "rates_per_step": 1,
+        "partial_deltas": "none",
+        "kl_every": 1,
+    },
+    "S-k4": {
+        "name": "mrmp",
+        "prior": "gaussian",
+        "split_batch": True,
+        "rates_per_step": 4,
+        "partial_deltas": "none",
+        "kl_every": 1,
+    },
 }
 FOLDS, SEEDS = [1, 2, 3, 4, 5], [3, 4]
 DRAWS = 5
