@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mrmp.stats import Estimate, estimate
+from mrmp.stats import Estimate, estimate, interval_text
 
 from .objectives import merge_units, metric_value
 
@@ -84,8 +84,8 @@ def table(checks: list[Check]) -> list[str]:
         if p.get("mean") is None:
             return "–"
         ci = p.get("ci95")
-        if ci and None not in ci:
-            return f"{p['mean'] * 100:.1f} [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]"
+        if ci and None not in ci:  # the form every other view uses: ± half-width, clipped past 0–100 %
+            return interval_text(p["mean"], ci[0], ci[1])
         return f"{p['mean'] * 100:.2f}"
 
     lines = [
