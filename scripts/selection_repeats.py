@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from mrmp.provenance import record
-from mrmp.stats import Estimate
+from mrmp.stats import Estimate, interval_text
 from mrmp.sweep.results import best_per_method, ranked, trials
 from mrmp.sweep.state import open_sweep
 
@@ -76,17 +76,13 @@ def main() -> None:
            "b_best_in_a_interval": b_in_a, **record()}  # fmt: skip
     (out / "selection.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
-    def fmt(r: dict) -> str:
-        ci = r["val_ci95"]
-        half = f" ± {(ci[1] - ci[0]) / 2 * 100:.1f}" if ci else ""
-        return (
-            f"{r['val'] * 100:.1f}{half} (test {r['test'] * 100:.1f})"
-            if r["test"] is not None
-            else f"{r['val'] * 100:.1f}{half}"
-        )
+    def fmt(r: dict) -> str:  # the reports' form: ± half-width, an interval past 0–100 % clipped, [lo, hi]
+        ci = r["val_ci95"] or (None, None)
+        val = interval_text(r["val"], ci[0], ci[1])
+        return f"{val} (test {r['test'] * 100:.1f})" if r["test"] is not None else val
 
     lines = [
-        f"| run | best trial | method | validation {metric} (95 % interval half-width), test | inside the other's interval |",
+        f"| run | best trial | method | validation {metric} (mean ± 95 % half-width, or the interval clipped), test | inside the other's interval |",
         "|---|---|---|---|---|",
         f"| {a['sweep']} | {a['best']['trial']} | {a['best']['method']} | {fmt(a['best'])} | {a_in_b} |",
         f"| {b['sweep']} | {b['best']['trial']} | {b['best']['method']} | {fmt(b['best'])} | {b_in_a} |",
