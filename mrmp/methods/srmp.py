@@ -84,7 +84,11 @@ class BandStopParams:
         default=0, metadata=spec(ge=0, help="dense epochs (KL on, band-stop off) before pruning starts")
     )
     prior_init: bool = field(
-        default=True, metadata=spec(help="reshape the initial weights onto the prior (same order and RMS)")
+        default=True,
+        metadata=spec(
+            help="reshape the initial weights onto the prior (same order and RMS); with the uniform prior MRMP "
+            "sits at chance in most runs with it: set false there (docs/methods.md, MRMP)"
+        ),
     )
     anchor_weight: float = field(
         default=10.0,
