@@ -46,7 +46,13 @@ def default_seen_rates() -> list[float]:
 @dataclass
 class MRMPParams(BandStopParams):
     seen_rates: list[float] = field(
-        default_factory=default_seen_rates, metadata=spec(ge=0.0, lt=1.0, help="rates the training targets")
+        default_factory=default_seen_rates,
+        metadata=spec(
+            ge=0.0,
+            lt=1.0,
+            help="rates the training targets; the network is read well between them, not above the largest "
+            "(no extrapolation: include the sparsest rate you need)",
+        ),
     )
     sampling: str = field(
         default="uniform",
