@@ -27,7 +27,7 @@ from mrmp.model import AttentionGCN
 from mrmp.validation import spec
 
 from .base import register
-from .srmp import BandStopMethod, BandStopParams
+from .srmp import BandStopMethod, BandStopParams, kl_every_field
 
 SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
 PARTIAL_DELTAS = ("none", "next", "previous", "either")
@@ -111,15 +111,7 @@ class MRMPParams(BandStopParams):
             "each of the k rates takes the whole batch (k forwards)"
         ),
     )
-    kl_every: int = field(
-        default=2,
-        metadata=spec(
-            ge=1,
-            le=16,
-            help="the KL term on every n-th step only, weighted n× there: the same mean pull toward the prior "
-            "for a cheaper step on average (1: every step; MRMP's default 2 keeps its cost near 1.5× SRMP's)",
-        ),
-    )
+    kl_every: int = kl_every_field(2, "; MRMP's default 2 keeps its cost near 1.5× SRMP's")
     partial_deltas: str = field(
         default="next",
         metadata=spec(

@@ -43,21 +43,26 @@ SCOPES = ("layer", "global")
 BIN_GRIDS = ("uniform", "quantile")
 
 
+def kl_every_field(default: int, note: str = "") -> Any:
+    """The `kl_every` key's field (SRMP's and MRMP's, which differ in the default only)."""
+    return field(
+        default=default,
+        metadata=spec(
+            ge=1,
+            le=16,
+            help="the KL term on every n-th step only, weighted n× there: the same mean pull toward the prior "
+            f"for a cheaper step on average (1: every step{note})",
+        ),
+    )
+
+
 @dataclass
 class BandStopParams:
     """Keys shared by SRMP and MRMP: the prior, its KL weight and density estimate, the band-stop's σ."""
 
     prior: str = field(default="gaussian", metadata=spec(choices=PRIORS, help="prior Q of the KL term"))
     kl_weight: float = field(default=10.0, metadata=spec(ge=0.0, help="λ: weight of Σ_l KL(P_l ‖ Q)"))
-    kl_every: int = field(
-        default=1,
-        metadata=spec(
-            ge=1,
-            le=16,
-            help="the KL term on every n-th step only, weighted n× there: the same mean pull toward the prior "
-            "for a cheaper step on average (1: every step)",
-        ),
-    )
+    kl_every: int = kl_every_field(1)
     bins: int = field(default=256, metadata=spec(ge=8, le=4096, help="bins of the soft histogram P"))
     bin_grid: str = field(
         default="quantile",
