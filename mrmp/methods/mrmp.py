@@ -248,10 +248,11 @@ class MRMP(BandStopMethod):
         seen = self.params.seen_rates
         g = self._delta_rng
         mode = self.params.partial_deltas
+        fixed_side = {"next": 1, "previous": -1}.get(mode, 0)  # `either`: drawn per rate below
         own, other = [], []  # per rate: its index in the seen rates and its neighbour's (its own: no delta)
         for r in rates:
             i = seen.index(r)
-            side = {"next": 1, "previous": -1}.get(mode, 0)
+            side = fixed_side
             if mode == "either":
                 side = 1 if float(torch.rand((), generator=g)) < 0.5 else -1
             own.append(i)

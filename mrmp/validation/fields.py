@@ -208,7 +208,7 @@ def build(cls: type, raw: Any, prefix: str, rep: Reporter, skip: typing.Iterable
             value = coerce(raw[name], hints[name])
         except TypeError:
             hint = ""
-            if isinstance(raw[name], bool) and _type_name(hints[name]) == "str":
+            if isinstance(raw[name], bool) and hints[name] is str:
                 hint = " (YAML reads the bare words off/on/no/yes as booleans: quote the word)"
             rep.add(key, f"expected {_type_name(hints[name])}, got {raw[name]!r}{hint}")
             continue

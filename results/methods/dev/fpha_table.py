@@ -17,6 +17,7 @@ import pandas as pd
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+from kl_table import at_own_rate  # noqa: E402
 from split_table import KEY, SEEN, interval, unseen_gaps  # noqa: E402
 
 GROUPS = {"seeds 0-2": [0, 1, 2], "seeds 3-4": [3, 4], "seeds 0-4": [0, 1, 2, 3, 4]}
@@ -37,8 +38,7 @@ def at(m: pd.DataFrame, r: float) -> pd.Series:
 
 def main() -> None:
     d = rows()
-    srmp = d[d.label.str.startswith("srmp@")]
-    srmp = srmp[(srmp.rate - srmp.label.str.split("@").str[1].astype(float)).abs() < 1e-6]
+    srmp = at_own_rate(d)
     print(
         "| configuration | seeds | runs | mean seen acc. | seen rates within 2 | unseen − interpolation | worst unseen | "
         + " | ".join(f"{r:.2f}" for r in SEEN)
