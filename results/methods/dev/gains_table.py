@@ -22,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from mrmp.stats import estimate  # noqa: E402
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from kl_table import at_own_rate  # noqa: E402
+
 SEEN = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98]
 KEY = ["dataset", "fold", "seed"]
 
@@ -37,8 +40,7 @@ def srmp_rows() -> pd.DataFrame:
     files = glob.glob(str(HERE.parent / "runs-[0-9]*.csv")) + [str(HERE / "heldout-runs.csv")]
     files += glob.glob(str(HERE / "gains-runs*.csv"))
     ref = pd.concat(pd.read_csv(f) for f in files)
-    s = ref[ref.label.str.startswith("srmp@")].copy()
-    s = s[(s.rate - s.label.str.split("@").str[1].astype(float)).abs() < 1e-6]
+    s = at_own_rate(ref).copy()
     s["r"] = s.rate.round(4)
     return s.drop_duplicates(KEY + ["r"])
 

@@ -13,6 +13,9 @@ import pandas as pd
 from scipy import stats
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from kl_table import at_own_rate  # noqa: E402
+
 SEEN = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98]
 
 
@@ -24,8 +27,7 @@ def interval(x: pd.Series) -> str:
 def main() -> int:
     d = pd.read_csv(HERE / "screen-runs.csv")
     ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-[0-9]*.csv")))
-    s = ref[ref.label.str.startswith("srmp@") & (ref.dataset == "synthetic-sbu")].copy()
-    s = s[(s.rate - s.label.str.split("@").str[1].astype(float)).abs() < 1e-6]
+    s = at_own_rate(ref[ref.dataset == "synthetic-sbu"]).copy()
     key = ["fold", "seed"]
     base = d[(d.label == "L-base") & (d.seen == 1)].groupby(key).test_accuracy.mean()
     head = "| variant | runs | " + " | ".join(f"{r:.2f}" for r in SEEN)

@@ -8,6 +8,7 @@ default rates (the protocol's `mrmp` rows), each paired with SRMP trained at the
 from __future__ import annotations
 
 import glob
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ import pandas as pd
 from scipy import stats
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from kl_table import at_own_rate  # noqa: E402
+
 KEY = ["fold", "seed"]
 RATES = (0.5, 0.7, 0.9, 0.98)
 
@@ -28,8 +32,7 @@ def main() -> None:
     d = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "sharing-runs-*.csv"))))
     ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-*.csv")))
     ref = ref[(ref.dataset == "synthetic-sbu") & ref.seed.isin(d.seed.unique())]
-    srmp = ref[ref.label.str.startswith("srmp@")]
-    srmp = srmp[(srmp.rate - srmp.label.str.split("@").str[1].astype(float)).abs() < 1e-6]
+    srmp = at_own_rate(ref)
     variants = [*d.groupby("label", sort=False), ("mrmp (11 seen rates)", ref[ref.label == "mrmp-k1"])]
     print("| MRMP trained for | runs | " + " | ".join(f"read at {r:g}: − SRMP@{r:g}" for r in RATES) + " |")
     print("|---|---|" + "---|" * len(RATES))

@@ -24,6 +24,9 @@ import pandas as pd
 from scipy import stats
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from kl_table import at_own_rate  # noqa: E402
+
 SEEN = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98]
 KEY = ["fold", "seed"]
 GROUPS = {"screen": ([1, 2, 3], [0, 1]), "held-out": ([1, 2, 3, 4, 5], [3, 4])}
@@ -59,8 +62,7 @@ def srmp_rows() -> pd.DataFrame:
     files = glob.glob(str(HERE.parent / "runs-[0-9]*.csv")) + [str(HERE / "heldout-runs.csv")]
     files += glob.glob(str(HERE / "split-heldout-runs-[01].csv"))
     s = pd.concat(pd.read_csv(f) for f in files)
-    s = s[s.label.str.startswith("srmp@") & (s.dataset == "synthetic-sbu")]
-    s = s[(s.rate - s.label.str.split("@").str[1].astype(float)).abs() < 1e-6]
+    s = at_own_rate(s[s.dataset == "synthetic-sbu"])
     return s.drop_duplicates(KEY + ["rate"])
 
 
