@@ -245,6 +245,26 @@ def test_grid_respects_conditions_without_duplicates(tmp_path):
             assert cfg.train.lr in (0.001, 0.002, 0.003, 0.004)
 
 
+def test_a_condition_on_two_keys_is_checked_with_both_values_it_needs(tmp_path):
+    # prior_init applies to MRMP with the uniform prior; the prior itself applies to SRMP and MRMP. The
+    # validator builds a sample where prior_init is active (method.name mrmp, not the prior's first method)
+    path = write(
+        tmp_path,
+        """\
+        sweep: {name: w, objectives: [acc@targets], target_rates: [0.9]}
+        base: {train: {epochs: 3}}
+        space:
+          method.name: {type: categorical, choices: [srmp, mrmp]}
+          method.prior: {type: categorical, choices: [gaussian, uniform], when: {method.name: [srmp, mrmp]}}
+          method.prior_init: {type: categorical, choices: [false], when: {method.name: [mrmp], method.prior: [uniform]}}
+        """,
+    )
+    spec = load_sweep(path)  # refused as "never active" when the prior's first method stood in for mrmp
+    active = spec.resolve({"method.name": "mrmp", "method.prior": "uniform", "method.prior_init": False})
+    assert active["method.prior_init"] is False
+    assert "method.prior_init" not in spec.resolve({"method.name": "srmp", "method.prior": "uniform"})
+
+
 def test_define_by_run_samples_lists_and_conditions(tmp_path):
     optuna = pytest.importorskip("optuna")
     spec = load_sweep(

@@ -81,13 +81,15 @@ def _check_conditions(spec: SweepSpec, rep: Reporter) -> None:
 
 
 def _context(spec: SweepSpec, p: Param) -> dict[str, Any]:
-    """Values of earlier keys that make `p` active (the first allowed value of each condition)."""
+    """Values of earlier keys that make `p` active: what each of its conditions' keys needs to be active itself,
+    then the first allowed value of each of `p`'s own conditions (which win over what an earlier key needs: a
+    key conditioned on the method and on the prior is checked with its own method, not the prior's first)."""
     forced: dict[str, Any] = {}
     params = spec.params
-    for k, allowed in p.when.items():
-        if k in params:
-            forced.update(_context(spec, params[k]))
-            forced[k] = allowed[0]
+    own = {k: allowed for k, allowed in p.when.items() if k in params}
+    for k in own:
+        forced.update(_context(spec, params[k]))
+    forced.update({k: allowed[0] for k, allowed in own.items()})
     return forced
 
 
