@@ -263,6 +263,7 @@ def test_a_condition_on_two_keys_is_checked_with_both_values_it_needs(tmp_path):
     active = spec.resolve({"method.name": "mrmp", "method.prior": "uniform", "method.prior_init": False})
     assert active["method.prior_init"] is False
     assert "method.prior_init" not in spec.resolve({"method.name": "srmp", "method.prior": "uniform"})
+    assert "method.prior_init" not in spec.resolve({"method.name": "mrmp", "method.prior": "gaussian"})
 
 
 def test_define_by_run_samples_lists_and_conditions(tmp_path):
