@@ -34,7 +34,9 @@ def at_own_rate(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def gap(m: pd.DataFrame, srmp: pd.DataFrame, r: float) -> pd.Series:
+    """The paired gap (points) of `m` to `srmp` at rate r, one value per run (indexed by fold and seed)."""
     a = m[(m.rate - r).abs() < 1e-6].merge(srmp[(srmp.rate - r).abs() < 1e-6], on=KEY, suffixes=("", "_s"))
+    a = a.set_index(KEY)
     return 100 * (a.test_accuracy - a.test_accuracy_s)
 
 

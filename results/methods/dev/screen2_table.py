@@ -23,7 +23,7 @@ import pandas as pd
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from kl_table import at_own_rate, worst_miss  # noqa: E402
+from kl_table import at_own_rate, gap, worst_miss  # noqa: E402
 from split_table import KEY, SEEN, interval, unseen_gaps  # noqa: E402
 
 # the default's rows: the protocol's `mrmp` (runs-pd-*.csv), and the same configuration in dev runs at seeds 3-4
@@ -69,10 +69,7 @@ def main(args: list[str]) -> None:
         m = m.drop_duplicates(["label", *KEY, "rate"])
         cells, within = [], 0
         for r in SEEN:
-            a = m[(m.rate - r).abs() < 1e-6].merge(
-                srmp[(srmp.rate - r).abs() < 1e-6], on=KEY, suffixes=("", "_s")
-            )
-            gaps = 100 * (a.test_accuracy - a.test_accuracy_s).to_numpy()
+            gaps = gap(m, srmp, r).to_numpy()
             cells.append(interval(gaps) if intervals else f"{gaps.mean():+.1f}")
             within += gaps.mean() >= -2
         acc = seen_mean(m)

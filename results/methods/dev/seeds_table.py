@@ -14,14 +14,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+from kl_table import gap  # noqa: E402
 from screen2_table import references  # noqa: E402
-from split_table import KEY, SEEN, interval, unseen_gaps  # noqa: E402
+from split_table import KEY, SEEN, half_width, interval, unseen_gaps  # noqa: E402
 
 FOLDS = {"synthetic-sbu": 5, "synthetic-fpha": 1}
 GROUPS = {
@@ -32,10 +31,6 @@ GROUPS = {
     },
     "synthetic-fpha": {"seeds 0-4": range(5), "seeds 5-14 (new)": range(5, 15), "seeds 0-14": range(15)},
 }
-
-
-def half_width(x: np.ndarray) -> float:
-    return stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
 
 
 def main() -> None:
@@ -49,27 +44,19 @@ def main() -> None:
         for group, seeds in groups.items():
             m = default[default.seed.isin(list(seeds))]
             runs = len(seeds) * FOLDS[dataset]
-            paired = [
-                len(m[(m.rate - r).abs() < 1e-6].merge(srmp[(srmp.rate - r).abs() < 1e-6], on=KEY))
-                for r in SEEN
-            ]
-            if min(paired) < runs:  # a group is printed only when every run of it is there
+            per_rate = [gap(m, srmp, r) for r in SEEN]  # each seen rate's gap, one value per run
+            if min(len(g) for g in per_rate) < runs:  # a group is printed only when every run of it is there
                 continue
-            cells, per_run, within, shown, below = [], [], 0, 0, 0
-            for r in SEEN:
-                a = m[(m.rate - r).abs() < 1e-6].merge(
-                    srmp[(srmp.rate - r).abs() < 1e-6], on=KEY, suffixes=("", "_s")
-                )
-                gaps = 100 * (a.test_accuracy - a.test_accuracy_s).to_numpy()
-                per_run.append(a.assign(g=gaps).set_index(KEY).g)
+            cells, within, shown, below = [], 0, 0, 0
+            for g in per_rate:
+                gaps = g.to_numpy()
                 h = half_width(gaps)
                 cells.append(interval(gaps))
                 within += gaps.mean() >= -2
                 shown += gaps.mean() - h >= -2
                 below += gaps.mean() + h < -2
-            run_mean = (
-                pd.concat(per_run, axis=1).mean(axis=1).to_numpy()
-            )  # each run's mean gap over the seen rates
+            # each run's mean gap over the seen rates
+            run_mean = pd.concat(per_rate, axis=1).mean(axis=1).to_numpy()
             acc = 100 * m[m.seen == 1].groupby(KEY).test_accuracy.mean().mean()
             unseen, _ = unseen_gaps(m)
             n = len(m[KEY].drop_duplicates())

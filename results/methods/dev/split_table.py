@@ -33,9 +33,13 @@ GROUPS = {"screen": ([1, 2, 3], [0, 1]), "held-out": ([1, 2, 3, 4, 5], [3, 4])}
 ALL = {"seeds 0-4": ([1, 2, 3, 4, 5], [0, 1, 2, 3, 4])}  # both seed groups together (--all)
 
 
+def half_width(x: np.ndarray) -> float:
+    """The 95 % t interval's half-width of the mean of x."""
+    return stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+
+
 def interval(x: np.ndarray) -> str:
-    h = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return f"{x.mean():+.1f} ± {h:.1f}"
+    return f"{x.mean():+.1f} ± {half_width(x):.1f}"
 
 
 def unseen_gaps(m: pd.DataFrame) -> tuple[str, str]:
