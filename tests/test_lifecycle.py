@@ -100,7 +100,10 @@ def test_a_completed_trial_run_holds_scores_curves_config_and_network(tracker, t
     assert text.startswith("# from sweep t, trial 7 (MLflow run ")
     assert config_from_dict(yaml.safe_load(text)).method.name == "mrmp"  # the comment does not get in the way
     head = tracker.read_artifact(run_id, "curve.csv").decode().splitlines()[0]
-    assert head.startswith("rate,seen,observed_rate,effective_rate,disconnected,val_mean,val_std,val_ci95_lo")
+    assert head.startswith(
+        "rate,seen,observed_rate,effective_rate,disconnected,rate_miss,val_mean,val_std,val_ci95"
+    )
+    assert run.metrics["rate_miss"] == pytest.approx(scores["rate_miss"]) and "rate_ok" in run.metrics
     runs.draw(runs.take_plots())  # the plot is a view, drawn after the record
     assert tracker.read_artifact(run_id, "curve.png")[:4] == b"\x89PNG"
     assert tracker.read_artifact(run_id, "units/curve_1.csv").startswith(b"rate,val_accuracy,test_accuracy")

@@ -138,3 +138,19 @@ def test_a_grid_is_enqueued_once(spec, tmp_path):
         len(optuna.load_study(study_name="st", storage=f"sqlite:///{tmp_path / 'optuna.db'}").get_trials())
         == 2
     )
+
+
+def test_a_trial_that_missed_its_rate_is_infeasible_for_optuna(spec, tmp_path):
+    s = OptunaSearcher(
+        f"sqlite:///{tmp_path / 'optuna.db'}", "st", "tpe", 0, spec.define_by_run,
+        ["val_acc_at_targets"], ["max"], None, rate_tolerance=0.01,
+    )  # fmt: skip
+    for tid in "ab":
+        s.suggest(tid)
+    s.on_trial_complete("a", {**result("completed", 60, 0.9), "rate_miss": 0.025})  # pruned 2.5 points off
+    s.on_trial_complete("b", {**result("completed", 60, 0.7), "rate_miss": 0.004})
+    study = optuna.load_study(study_name="st", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    a, b = study.get_trials()
+    assert a.constraints == {"rate_miss": pytest.approx(0.015)}  # > 0: infeasible
+    assert b.constraints == {"rate_miss": pytest.approx(-0.006)}
+    assert study.best_trial.number == b.number  # the higher value missed its rate

@@ -169,3 +169,28 @@ def test_a_trial_with_one_report_keeps_its_unit_labels_apart_from_its_units(tmp_
     payload = result[PAYLOAD]
     assert payload["unit_labels"] == ["single"] and payload["host"] == {"host": "h"}
     assert [u["label"] for u in payload["units"]] == ["single"] and "curve" in payload["units"][0]
+
+
+def test_a_completed_trial_records_how_far_it_missed_the_rates_it_is_scored_at(tmp_path):
+    spec = spec_for(tmp_path, METHODS, objectives=["acc@targets"], target_rates=[0.7], seeds=[0, 1])
+    session = Session()
+    run_trial({"method.name": "mrmp"}, context(spec), session)
+    final = session.results[-1]
+    units = [curve_points(u["curve"]) for u in final[PAYLOAD]["units"]]
+    at_target = [abs(p.observed_rate - 0.7) for c in units for p in c if p.rate == 0.7]
+    elsewhere = [abs(p.observed_rate - p.rate) for c in units for p in c if p.rate not in (0.0, 0.7)]
+    assert len(at_target) == 2 and max(elsewhere) > max(at_target)  # only the scored rate counts
+    scores = final[PAYLOAD]["scores"]
+    assert final["rate_miss"] == scores["rate_miss"] == pytest.approx(max(at_target))
+    assert scores["rate_ok"] == float(max(at_target) <= 0.01)
+    rows = {r["rate"]: r for r in final[PAYLOAD]["rates"]}
+    assert rows[0.7]["rate_miss"] == pytest.approx(max(at_target))  # per rate: the worst repeat
+
+    strict = spec_for(
+        tmp_path, METHODS, objectives=["acc@targets"], target_rates=[0.7], seeds=[0, 1],
+        rate_tolerance=max(at_target) / 2,
+    )  # fmt: skip
+    again = Session()
+    run_trial({"method.name": "mrmp"}, context(strict), again)
+    assert again.results[-1][PAYLOAD]["scores"]["rate_miss"] == scores["rate_miss"]
+    assert again.results[-1][PAYLOAD]["scores"]["rate_ok"] == 0.0

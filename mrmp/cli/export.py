@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         test = (e["test"] or {}).get("mean")
         tail = f", test {test * 100:.1f}" if test is not None else ""
         print(f"{e['file']:<22} validation {e['metric']} {shown}{tail}  ({e['trial']}, run {e['run_id']})")
+        if not e["rate_ok"]:
+            print(f"  warning: every completed {e['method']} trial missed a scored rate; this one by "
+                  f"{e['rate_miss'] * 100:.1f} points (sweep.rate_tolerance)")  # fmt: skip
         for n in e.get("networks", []):
             print(f"  {n['file']:<28} rate {n['rate']:g}: {n['kept']:,} of {n['prunable']:,} prunable weights kept, "
                   f"{n['bytes']:,} bytes")  # fmt: skip

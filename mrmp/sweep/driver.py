@@ -292,6 +292,7 @@ class Sweep:
                     },
                     "objectives": [{"metric": o.metric, "mode": o.mode} for o in spec.objectives],
                     "target_rates": spec.targets,
+                    "rate_tolerance": spec.section.rate_tolerance,
                     "optuna": {"url": spec.optuna_url, "study": spec.name},
                     "tune_dir": spec.tune_location,
                     "created": now(),

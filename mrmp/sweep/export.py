@@ -1,7 +1,8 @@
 """`mrmp export`: the best configurations of a sweep as runnable YAML, and a manifest of what they scored.
 
 Read from the tracking store alone (no Ray). Only completed trials compete (early-stopped ones were judged on
-fewer epochs), by the validation score; the manifest gives its 95 % interval and the test score beside. Each
+fewer epochs), by the validation score, those that held their scored rates first (`results.ranked`); the
+manifest gives its 95 % interval, the test score and the rate check (`rate_miss`, `rate_ok`) beside. Each
 file begins with a comment naming the sweep, the trial, its run and its score, and is the first repeat's config
 (`mrmp train FILE` re-runs it).
 """
@@ -52,6 +53,8 @@ def _entry(
         "mode": obj.mode,
         "validation": _estimate(r, obj.key),
         "test": _estimate(r, f"test_{obj.name}"),
+        "rate_miss": r.rate_miss,
+        "rate_ok": r.rate_ok,
         "first_unit": {
             "label": units[0].get("label") if units else None,
             "validation": metric_value(obj.metric, first, targets, "val"),
@@ -94,6 +97,7 @@ def export_best(
     tracker = state.tracking.create()
     records = trials(tracker, state)
     obj = _objective(state, metric, mode)
+    tol = state.rate_tolerance
     entries = []
     for method, r in best_per_method(records, obj).items():
         path = out / f"{method}.yaml"
@@ -121,7 +125,7 @@ def export_best(
         for method in dict.fromkeys(r.method for r in records):
             rows = [
                 row
-                for row in frontier(tracker, [r for r in records if r.method == method])
+                for row in frontier(tracker, [r for r in records if r.method == method], None, tol)
                 if abs(row["rate"] - rate) < 1e-9
             ]
             if not rows:
@@ -142,7 +146,7 @@ def export_best(
         "parent_run_id": state.parent_run_id,
         "tracking": state.data["tracking"],
         "exported_at": now(),
-        "selected_by": {"metric": obj.metric, "mode": obj.mode, "split": "validation"},
+        "selected_by": {"metric": obj.metric, "mode": obj.mode, "split": "validation", "rate_tolerance": tol},
         "entries": entries,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

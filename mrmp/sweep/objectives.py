@@ -19,6 +19,12 @@ one network per target rate (per repeat), and every other method is read at the 
 | `dense`        | accuracy at rate 0                                                 | methods read at any rate, the dense network |
 
 A sweep whose objective is undefined for a method of its space is refused at validation.
+
+Rate fidelity. A network pruned less than asked scores higher at "its" rate, so accuracy alone would reward a
+configuration that misses its rates. Each completed trial records `rate_miss`, the largest |observed − asked|
+rate over the pruned rates its objectives read and over its repeats, and `rate_ok` (1 when within
+`sweep.rate_tolerance`); selection ranks trials that miss after those that hold (`results.ranked`), the frontier
+skips points that miss, and Optuna is told such a trial is infeasible (`searcher`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from mrmp.train import CurvePoint
 GRID_METRICS = ("auc", "mean", "mean_seen", "mean_unseen", "worst_unseen")
 METRICS = ("acc@targets", "acc@RATE", *GRID_METRICS, "dense")
 SPLITS = ("val", "test")
+RATE_MISS = "rate_miss"  # a completed trial's largest |observed − asked| rate where it is scored (a fraction)
+RATE_OK = "rate_ok"  # 1.0 when that miss is within sweep.rate_tolerance, else 0.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,37 @@ def metric_value(
     raise ValueError(f"unknown metric {metric!r}")
 
 
+def objective_rates(
+    metrics: Sequence[str], targets: Sequence[float] | None, grid: Sequence[float]
+) -> list[float]:
+    """The rates that `metrics` read: acc@R's R, acc@targets' targets, a grid metric's whole grid, dense's 0."""
+    rates: set[float] = set()
+    for metric in metrics:
+        head, at, tail = metric.partition("@")
+        if metric == "acc@targets":
+            rates.update(targets or [])
+        elif at:
+            rates.add(float(tail))
+        elif metric == "dense":
+            rates.add(0.0)
+        else:
+            rates.update(grid)
+    return sorted(rates)
+
+
+def point_miss(p: CurvePoint) -> float:
+    """How far a point's observed rate is from the rate asked, as a fraction (0.01 = 1 point)."""
+    return abs(p.observed_rate - p.rate) if p.rate > 0 else 0.0
+
+
+def rate_miss(repeat_curves: Sequence[Sequence[CurvePoint]], rates: Sequence[float]) -> float:
+    """The largest |observed − asked| over the pruned `rates` and the repeats' curves (0.0 when none is
+    scored)."""
+    wanted = [round(r, 9) for r in rates]
+    misses = [point_miss(p) for c in repeat_curves for p in c if round(p.rate, 9) in wanted]
+    return max(misses, default=0.0)
+
+
 def merge_units(curves: Sequence[Sequence[CurvePoint]]) -> list[CurvePoint]:
     """One repeat's curve from the networks it trained: several single-rate networks (one per target rate)
     each contribute the points of their own rate; one network read at any rate is its curve."""
@@ -244,7 +283,8 @@ def score_trial(
 
 def rate_estimates(repeat_curves: Sequence[Sequence[CurvePoint]]) -> list[dict[str, Any]]:
     """Per rate that every repeat has: the estimates of validation and test accuracy over the repeats, with the
-    first repeat's observed/effective rate and disconnected count (the same masks' rule on each repeat)."""
+    first repeat's observed/effective rate, the largest disconnected count and the largest |observed − asked|
+    rate (`rate_miss`) over the repeats."""
     by_rate = [{round(p.rate, 9): p for p in c} for c in repeat_curves]
     common = [r for r in by_rate[0] if all(r in c for c in by_rate[1:])] if by_rate else []
     rows = []
@@ -256,6 +296,7 @@ def rate_estimates(repeat_curves: Sequence[Sequence[CurvePoint]]) -> list[dict[s
             "observed_rate": first.observed_rate,
             "effective_rate": first.effective_rate,
             "disconnected": max(c[r].disconnected for c in by_rate),
+            "rate_miss": max(point_miss(c[r]) for c in by_rate),
         }
         for split in SPLITS:
             values = [_acc(c[r], split) for c in by_rate]

@@ -20,7 +20,7 @@ from mrmp.stats import Estimate
 from mrmp.tracking import Tracker
 
 from .lifecycle import Outcome, Tag, TrialRuns
-from .objectives import Objective
+from .objectives import RATE_MISS, RATE_OK, Objective
 from .results import TrialRecord, best_per_method, frontier, outcome_counts, ranked, trials
 from .state import SweepState, read_state
 
@@ -51,10 +51,11 @@ def data_note(state: SweepState) -> str:
 
 
 def trials_csv(records: Sequence[TrialRecord], objectives: Sequence[Objective]) -> str:
-    """One flat row per trial: Optuna number, run, method, outcome, epochs, times, the objectives (validation mean,
-    std and interval; test mean) and a column per sampled parameter."""
+    """One flat row per trial: Optuna number, run, method, outcome, epochs, times, the rate check, the objectives
+    (validation mean, std and interval; test mean) and a column per sampled parameter."""
     params = list(dict.fromkeys(k for r in records for k in r.sample))
     head = ["optuna_number", "run_id", "name", "method", "outcome", "epochs", "trial_s", "train_s"]
+    head += [RATE_MISS, RATE_OK]
     for o in objectives:
         head += [o.key, f"{o.key}_std", f"{o.key}_ci95_lo", f"{o.key}_ci95_hi", f"test_{o.name}"]
     head += params
@@ -71,6 +72,7 @@ def trials_csv(records: Sequence[TrialRecord], objectives: Sequence[Objective]) 
             r.run.tags.get(Tag.EPOCHS, ""),
         ]
         row += [_num(r.metric("time/trial_s")), _num(r.metric("time/train_s"))]
+        row += [_num(r.metric(RATE_MISS)), _num(r.metric(RATE_OK))]
         for o in objectives:
             row += [
                 _num(r.metric(k)) for k in (o.key, f"{o.key}_std", f"{o.key}_ci95_lo", f"{o.key}_ci95_hi")
@@ -79,6 +81,13 @@ def trials_csv(records: Sequence[TrialRecord], objectives: Sequence[Objective]) 
         row += [_cell(r.sample.get(k)) for k in params]
         w.writerow(row)
     return buf.getvalue()
+
+
+def _miss(r: TrialRecord, tolerance: float | None) -> str:
+    """A trial's largest rate miss where scored, in points, marked when beyond the tolerance."""
+    if r.rate_miss is None:
+        return "–"
+    return f"{r.rate_miss * 100:.1f}" + ("" if r.rate_ok else " **missed**")
 
 
 def _num(v: float | None) -> str:
@@ -123,10 +132,22 @@ def build_report(
         + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
         + f". MLflow parent run `{state.parent_run_id}`.",
         "",
+    ]
+    tol = state.rate_tolerance
+    if tol is not None:
+        lines += [
+            f"`rate miss`: the trial's largest |observed − asked| pruning rate, in points, over the rates its "
+            f"objective scores and its repeats. Beyond `sweep.rate_tolerance` ({tol * 100:g} points) it is "
+            "**missed**: such a trial ranks after every trial that held its rates (a network pruned less than "
+            "asked would win on accuracy), Optuna is told it is infeasible, and the frontier skips the points "
+            "that missed their rate.",
+            "",
+        ]
+    lines += [
         "## Best trial per method",
         "",
-        f"| method | trial | validation {first.metric} | test | epochs | sampled |",
-        "|---|---|---|---|---|---|",
+        f"| method | trial | validation {first.metric} | test | rate miss | epochs | sampled |",
+        "|---|---|---|---|---|---|---|",
     ]
     for method, r in best.items():
         epochs = r.run.tags.get(Tag.EPOCHS, "?")
@@ -137,10 +158,18 @@ def build_report(
         )
         lines.append(
             f"| {method} | {r.name} | {_pct(r.estimate(first.key))} | {_val(r.metric(f'test_{first.name}'))} | "
-            f"{epochs} | {sample or '–'} |"
+            f"{_miss(r, tol)} | {epochs} | {sample or '–'} |"
         )
     if not best:
-        lines.append("| (no trial with a score yet) | | | | | |")
+        lines.append("| (no trial with a score yet) | | | | | | |")
+    missed = [m for m, r in best.items() if r.outcome is Outcome.COMPLETED and not r.rate_ok]
+    if missed:
+        lines += [
+            "",
+            f"**{', '.join(missed)}: every completed trial missed a scored rate**; the best of them is shown, "
+            "pruned less (or more) than asked. Raise the KL weight or the anchor weight, or score rates the "
+            "method trains for (docs/methods.md).",
+        ]
     top = ranked(records, first)
     if top:
         lead = top[0].estimate(first.key)
@@ -151,17 +180,16 @@ def build_report(
             f"`≈ best`: the trial's interval overlaps the best trial's ({_pct(lead)}): the data cannot tell them "
             "apart.",
             "",
-            f"| # | trial | method | validation {first.metric} | test | ≈ best |",
-            "|---|---|---|---|---|---|",
+            f"| # | trial | method | validation {first.metric} | test | rate miss | ≈ best |",
+            "|---|---|---|---|---|---|---|",
         ]
         for i, r in enumerate(top, 1):
             e = r.estimate(first.key)
             close = "yes" if e is not None and lead is not None and e.overlaps(lead) else ""
-            lines.append(
-                f"| {i} | {r.name} | {r.method} | {_pct(e)} | {_val(r.metric(f'test_{first.name}'))} | {close} |"
-            )
+            test = _val(r.metric(f"test_{first.name}"))
+            lines.append(f"| {i} | {r.name} | {r.method} | {_pct(e)} | {test} | {_miss(r, tol)} | {close} |")
     fronts = {
-        m: frontier(tracker, [r for r in records if r.method == m], curves)
+        m: frontier(tracker, [r for r in records if r.method == m], curves, tol)
         for m in dict.fromkeys(r.method for r in records)
     }
     fronts = {m: rows for m, rows in fronts.items() if rows}
@@ -170,9 +198,10 @@ def build_report(
             "",
             "## Frontier per method",
             "",
-            "At each rate, the best validation accuracy over all of the method's completed trials, and the test "
-            "accuracy of that same trial's networks (single-rate methods appear only at the rates they trained "
-            "for). `frontier.csv` has every rate.",
+            "At each rate, the best validation accuracy over all of the method's completed trials"
+            + (" whose network there is within the rate tolerance" if tol is not None else "")
+            + ", and the test accuracy of that same trial's networks (single-rate methods appear only at the "
+            "rates they trained for). `frontier.csv` has every rate.",
             "",
             "![frontier](frontier.png)",
             "",

@@ -2,7 +2,9 @@
 bench`): trials with their outcome and scores, the best per method, per-rate curves and frontiers.
 
 Works after the cluster is gone: it needs the tracking store only, never Ray. Selection reads validation only:
-a trial's score is its first objective's validation mean over repeats, with the interval beside it.
+a trial's score is its first objective's validation mean over repeats, with the interval beside it. A trial
+that missed a scored rate by more than `sweep.rate_tolerance` (`rate_ok` 0) ranks after every trial that held
+its rates, and the frontier skips the points that missed theirs.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from mrmp.stats import Estimate
 from mrmp.tracking import RunRecord, Tracker
 
 from .lifecycle import Outcome, Tag, outcome_of
-from .objectives import Objective
+from .objectives import RATE_MISS, RATE_OK, Objective
 from .state import SweepState
 
 
@@ -42,6 +44,16 @@ class TrialRecord:
 
     def metric(self, key: str) -> float | None:
         return self.run.metrics.get(key)
+
+    @property
+    def rate_ok(self) -> bool:
+        """Whether it held the rates its objectives score (a trial recorded without the check counts as held)."""
+        return self.metric(RATE_OK) != 0.0
+
+    @property
+    def rate_miss(self) -> float | None:
+        """Its largest |observed − asked| rate where scored, as a fraction (None: not recorded)."""
+        return self.metric(RATE_MISS)
 
     def estimate(self, key: str) -> Estimate | None:
         """The recorded mean and interval of `key` (e.g. `val_acc_at_targets`)."""
@@ -80,11 +92,11 @@ def outcome_counts(records: Sequence[TrialRecord]) -> dict[str, int]:
 def ranked(
     records: Sequence[TrialRecord], objective: Objective, stopped_too: bool = False
 ) -> list[TrialRecord]:
-    """Trials with a validation score, best first: completed ones (and, with `stopped_too`, early-stopped ones,
-    judged on fewer epochs, after them)."""
+    """Trials with a validation score, best first: completed ones that held their rates, then completed ones that
+    missed a scored rate (`rate_ok` 0), and, with `stopped_too`, early-stopped ones, judged on fewer epochs."""
     sign = -1 if objective.mode == "max" else 1
     done = [r for r in records if r.outcome is Outcome.COMPLETED and r.metric(objective.key) is not None]
-    out = sorted(done, key=lambda r: sign * r.metric(objective.key))
+    out = sorted(done, key=lambda r: (not r.rate_ok, sign * r.metric(objective.key)))
     if stopped_too:
         stopped = [
             r for r in records if r.outcome is Outcome.STOPPED_EARLY and r.metric(objective.key) is not None
@@ -117,6 +129,12 @@ def rate_rows(tracker: Tracker, run_id: str) -> list[dict[str, Any]]:
             "effective_rate": float(r["effective_rate"]),
             "disconnected": int(r["disconnected"]),
         }
+        # recorded from the repeats' worst case; a store written before the column has the first repeat's only
+        row["rate_miss"] = (
+            float(r["rate_miss"])
+            if r.get("rate_miss")
+            else abs(row["observed_rate"] - row["rate"]) * (row["rate"] > 0)
+        )
         for split in ("val", "test"):
             if r[f"{split}_mean"] == "":
                 row[split] = None
@@ -130,11 +148,15 @@ def rate_rows(tracker: Tracker, run_id: str) -> list[dict[str, Any]]:
 
 
 def frontier(
-    tracker: Tracker, records: Sequence[TrialRecord], curves: dict[str, list[dict[str, Any]]] | None = None
+    tracker: Tracker,
+    records: Sequence[TrialRecord],
+    curves: dict[str, list[dict[str, Any]]] | None = None,
+    tolerance: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Over the completed trials given (one method's): at each rate, the best validation mean, the test mean of
-    that same trial's networks, and which trial it is. `curves` (run id -> `rate_rows`) memoises the curves read:
-    a completed trial's never changes, so a report refreshed as a sweep goes reads each once."""
+    """Over the completed trials given (one method's): at each rate, the best validation mean among the points
+    whose observed rate is within `tolerance` of it (every point when None), the test mean of that same trial's
+    networks, and which trial it is. `curves` (run id -> `rate_rows`) memoises the curves read: a completed
+    trial's never changes, so a report refreshed as a sweep goes reads each once."""
     curves = {} if curves is None else curves
     best: dict[float, dict[str, Any]] = {}
     for r in records:
@@ -144,6 +166,8 @@ def frontier(
             curves[r.run_id] = rate_rows(tracker, r.run_id)
         for row in curves[r.run_id]:
             if row["val"] is None or row["rate"] <= 0:
+                continue
+            if tolerance is not None and row["rate_miss"] > tolerance + 1e-9:
                 continue
             key = round(row["rate"], 6)
             if key not in best or row["val"]["mean"] > best[key]["val"]:

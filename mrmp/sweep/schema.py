@@ -89,6 +89,16 @@ class SweepSection:
             help="rates the methods are compared at: single-rate methods train at each, others are read there",
         ),
     )
+    rate_tolerance: float = field(
+        default=0.01,
+        metadata=spec(
+            gt=0.0,
+            le=1.0,
+            help="a completed trial whose observed rate misses a rate its objectives score by more than this "
+            "(in every repeat's worst case; 0.01 = 1 point) ranks after every trial that holds its rates, and "
+            "Optuna is told it is infeasible: a network pruned less than asked would otherwise win on accuracy",
+        ),
+    )
     resources: Resources = field(default_factory=Resources)
     seeds: list[int] | None = field(default=None, metadata=spec(help="repeats over train.seed"))
     repeats: dict[str, list[Any]] | None = field(

@@ -9,6 +9,9 @@ same study, and optuna-dashboard reads it. What Optuna is told is what happened:
 - intermediate objective values are reported at their epoch (single objective);
 - a trial that trained to the end is told COMPLETE with its values (the first objective's mean over repeats); one
   the scheduler stopped early is PRUNED; one that diverged or failed is FAIL;
+- a completed trial carries the constraint `rate_miss` (its largest |observed − asked| rate where scored, minus
+  `sweep.rate_tolerance`; > 0 is infeasible, Optuna's `Trial.set_constraint`): TPE and NSGA-II rank infeasible
+  trials after feasible ones when they propose, and `study.best_trial` skips them;
 - the study's metric names are the objectives' keys (`val_acc_at_targets`), so the dashboard names them.
 
 Imports Optuna: only the driver uses it.
@@ -26,6 +29,7 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from .objectives import RATE_MISS
 from .trial import EPOCH, OUTCOME
 
 logger = logging.getLogger(__name__)
@@ -129,10 +133,12 @@ class OptunaSearcher(Searcher):
         metrics: list[str],
         modes: list[str],
         points: list[dict[str, Any]] | None = None,
+        rate_tolerance: float | None = None,
     ):
         super().__init__(metric=metrics[0], mode=modes[0])
         self.url, self.study_name, self.sampler_name, self.seed = url, study_name, searcher, seed
         self.space, self.metrics, self.modes = space, metrics, modes
+        self.rate_tolerance = rate_tolerance
         self.points = points or []
         self._trials: dict[str, int] = {}  # Tune trial id -> Optuna trial number
         self._reported: dict[str, int] = {}  # Tune trial id -> last epoch reported to Optuna
@@ -208,6 +214,9 @@ class OptunaSearcher(Searcher):
             self.study.tell(number, state=TrialState.FAIL)
         elif outcome == "completed":
             values = [float(result[m]) for m in self.metrics]
+            trial = self._trial(trial_id)
+            if trial is not None and self.rate_tolerance is not None and RATE_MISS in result:
+                trial.set_constraint(RATE_MISS, float(result[RATE_MISS]) - self.rate_tolerance)
             self.study.tell(number, values if len(values) > 1 else values[0])
         else:  # stopped early by the scheduler
             if result:  # Tune hands the result it stopped on to on_trial_complete only: it is the last step
@@ -240,4 +249,5 @@ def make_searcher(spec: Any) -> OptunaSearcher:
         metrics=[o.key for o in spec.objectives],
         modes=[o.mode for o in spec.objectives],
         points=points,
+        rate_tolerance=spec.section.rate_tolerance,
     )

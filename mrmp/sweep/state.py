@@ -58,6 +58,11 @@ class SweepState:
         return self.data.get("target_rates")
 
     @property
+    def rate_tolerance(self) -> float | None:
+        """`sweep.rate_tolerance` at launch (None: a sweep launched before it was recorded)."""
+        return self.data.get("rate_tolerance")
+
+    @property
     def parts(self) -> list[dict[str, Any]]:
         """The sweep's Tune experiments in launch order: {name, trials, status}."""
         return self.data.setdefault("parts", [])

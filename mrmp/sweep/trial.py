@@ -25,7 +25,16 @@ import numpy as np
 
 from mrmp.train import CurvePoint, PreparedData, Trainer
 
-from .objectives import merge_units, metric_value, score_trial, summary_metrics
+from .objectives import (
+    RATE_MISS,
+    RATE_OK,
+    merge_units,
+    metric_value,
+    objective_rates,
+    rate_miss,
+    score_trial,
+    summary_metrics,
+)
 from .spec import SweepSpec, Unit, data_key
 
 PAYLOAD = "mrmp"  # the result key holding everything the driver records
@@ -159,14 +168,7 @@ class Trial:
         return out
 
     def _rates_for(self, metric: str) -> list[float]:
-        head, at, tail = metric.partition("@")
-        if metric == "acc@targets":
-            return list(self.spec.targets or [])
-        if at:
-            return [float(tail)]
-        if metric == "dense":
-            return [0.0]
-        return list(self.trainers[0].cfg.eval.rates)  # a grid metric (methods read at any rate)
+        return objective_rates([metric], self.spec.targets, self.trainers[0].cfg.eval.rates)
 
     def final(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(payload, objective values) at the end: every unit's curve, the trial's scores with intervals."""
@@ -174,6 +176,9 @@ class Trial:
         repeats = self._repeats(curves)
         scores = score_trial(repeats, self.metrics, self.spec.targets)
         flat = scores.flat({f"{split}_{o.name}" for o in self.spec.objectives for split in ("val", "test")})
+        scored = {r for o in self.spec.objectives for r in self._rates_for(o.metric)}
+        flat[RATE_MISS] = rate_miss(repeats, sorted(scored))
+        flat[RATE_OK] = float(flat[RATE_MISS] <= self.spec.section.rate_tolerance + 1e-9)
         values = {o.key: flat.get(o.key, o.worst()) for o in self.spec.objectives}
         payload = {
             "units": [
@@ -249,7 +254,8 @@ def run_trial(
             final, values = trial.final()
             trial.reported = epoch
             state = {**trial.state(), "network": trial.network()}
-            session.report({**result, **values, OUTCOME: "completed", PAYLOAD: {**payload, **final}}, state)
+            done = {**result, **values, RATE_MISS: final["scores"][RATE_MISS], OUTCOME: "completed"}
+            session.report({**done, PAYLOAD: {**payload, **final}}, state)
             return
         values = trial.objective_values()
         trial.reported = epoch

@@ -8,6 +8,7 @@ from typing import Any
 
 from mrmp.stats import interval_text
 
+from .objectives import RATE_MISS, RATE_OK
 from .spec import SweepSpec
 
 
@@ -36,7 +37,8 @@ def describe(
 
 
 def describe_short(spec: SweepSpec, scores: Mapping[str, float]) -> str:
-    """`val acc@targets 81.2 ± 3.4 % (test 79.6)`: the first objective, its interval, the test score beside."""
+    """`val acc@targets 81.2 ± 3.4 % (test 79.6)`: the first objective, its interval, the test score beside, and
+    `· rate missed by 1.8 pts` when the trial missed a scored rate by more than `sweep.rate_tolerance`."""
     o = spec.objectives[0]
     mean = scores.get(o.key)
     if mean is None:
@@ -44,6 +46,8 @@ def describe_short(spec: SweepSpec, scores: Mapping[str, float]) -> str:
     lo, hi = scores.get(f"{o.key}_ci95_lo"), scores.get(f"{o.key}_ci95_hi")
     test = scores.get(f"test_{o.name}")
     tail = f" (test {test * 100:.1f})" if test is not None else ""
+    if scores.get(RATE_OK) == 0.0:
+        tail += f" · rate missed by {scores[RATE_MISS] * 100:.1f} pts"
     return f"val {o.metric} {interval_text(mean, lo, hi)} %{tail}"
 
 
@@ -71,8 +75,9 @@ def config_header(spec: SweepSpec, number: int | None, run_id: str, scores: Mapp
 
 
 def rates_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Per-rate estimates over repeats: rate, seen, val and test mean/std/95 % interval, integrity columns."""
-    head = ["rate", "seen", "observed_rate", "effective_rate", "disconnected"]
+    """Per-rate estimates over repeats: rate, seen, integrity columns, the largest |observed − asked| rate over
+    the repeats (`rate_miss`), val and test mean/std/95 % interval."""
+    head = ["rate", "seen", "observed_rate", "effective_rate", "disconnected", "rate_miss"]
     for split in ("val", "test"):
         head += [f"{split}_mean", f"{split}_std", f"{split}_ci95_lo", f"{split}_ci95_hi", f"{split}_n"]
     out = [",".join(head)]
@@ -82,7 +87,7 @@ def rates_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 
     for r in rows:
         cells = [cell(float(r["rate"])), str(int(r["seen"])), cell(float(r["observed_rate"]))]
-        cells += [cell(float(r["effective_rate"])), str(int(r["disconnected"]))]
+        cells += [cell(float(r["effective_rate"])), str(int(r["disconnected"])), cell(float(r["rate_miss"]))]
         for split in ("val", "test"):
             e = r[split] or {}
             cells += [
