@@ -28,7 +28,13 @@ from split_table import KEY, SEEN, interval, unseen_gaps  # noqa: E402
 
 # the default's rows: the protocol's `mrmp` (runs-pd-*.csv), and the same configuration in dev runs at seeds 3-4
 # (partial2's label) and beyond; other dev CSVs say `mrmp` for one rate per step, the default before 17136e9
-DEFAULT_FILES = ["../runs-pd-*.csv", "fpha-heldout-runs-*.csv", "partial2-runs-d*.csv", "seeds-*-runs-*.csv"]
+DEFAULT_FILES = [
+    "../runs-pd-*.csv",
+    "fpha-heldout-runs-*.csv",
+    "partial2-runs-d*.csv",
+    "seeds-*-runs-*.csv",
+    "heldout-fpha-runs-m*.csv",
+]
 DEFAULT_LABELS = {"mrmp", "S-k4-pd-next-kl2"}
 
 

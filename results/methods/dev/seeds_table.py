@@ -29,7 +29,13 @@ GROUPS = {
         "seeds 5-9 (new)": range(5, 10),
         "seeds 0-9": range(10),
     },
-    "synthetic-fpha": {"seeds 0-4": range(5), "seeds 5-14 (new)": range(5, 15), "seeds 0-14": range(15)},
+    "synthetic-fpha": {
+        "seeds 0-4": range(5),
+        "seeds 5-14 (new)": range(5, 15),
+        "seeds 0-14": range(15),
+        "seeds 15-24 (held out)": range(15, 25),
+        "seeds 0-24": range(25),
+    },
 }
 
 
