@@ -137,7 +137,9 @@ def build_report(
     if tol is not None:
         lines += [
             f"`rate miss`: the trial's largest |observed − asked| pruning rate, in points, over the rates its "
-            f"objective scores and its repeats. Beyond `sweep.rate_tolerance` ({tol * 100:g} points) it is "
+            f"objective scores and its repeats. Beyond `sweep.rate_tolerance` ({tol * 100:g} "
+            + ("point" if tol == 0.01 else "points")
+            + ") it is "
             "**missed**: such a trial ranks after every trial that held its rates (a network pruned less than "
             "asked would win on accuracy), Optuna is told it is infeasible, and the frontier skips the points "
             "that missed their rate.",
