@@ -87,7 +87,7 @@ def _miss(r: TrialRecord, tolerance: float | None) -> str:
     """A trial's largest rate miss where scored, in points, marked when beyond the tolerance."""
     if r.rate_miss is None:
         return "–"
-    return f"{r.rate_miss * 100:.1f}" + ("" if r.rate_ok else " **missed**")
+    return f"{r.rate_miss * 100:.2f}" + ("" if r.rate_ok else " **missed**")
 
 
 def _num(v: float | None) -> str:

@@ -38,7 +38,7 @@ def describe(
 
 def describe_short(spec: SweepSpec, scores: Mapping[str, float]) -> str:
     """`val acc@targets 81.2 ± 3.4 % (test 79.6)`: the first objective, its interval, the test score beside, and
-    `· rate missed by 1.8 pts` when the trial missed a scored rate by more than `sweep.rate_tolerance`."""
+    `· rate missed by 1.83 pts` when the trial missed a scored rate by more than `sweep.rate_tolerance`."""
     o = spec.objectives[0]
     mean = scores.get(o.key)
     if mean is None:
@@ -47,7 +47,7 @@ def describe_short(spec: SweepSpec, scores: Mapping[str, float]) -> str:
     test = scores.get(f"test_{o.name}")
     tail = f" (test {test * 100:.1f})" if test is not None else ""
     if scores.get(RATE_OK) == 0.0:
-        tail += f" · rate missed by {scores[RATE_MISS] * 100:.1f} pts"
+        tail += f" · rate missed by {scores[RATE_MISS] * 100:.2f} pts"
     return f"val {o.metric} {interval_text(mean, lo, hi)} %{tail}"
 
 
