@@ -155,3 +155,68 @@ def test_exported_network_bakes_the_gains(trained, data, tmp_path, rate):
     point = trainer.evaluate([rate])[0]
     assert written.info.test_accuracy == point.test_accuracy
     assert written.info.observed_rate == point.observed_rate
+
+
+@pytest.fixture(scope="module")
+def calibrated(data):
+    cfg = toy_config("mrmp", epochs=20, seen_rates=SEEN, calibrate_epochs=6)
+    trainer = Trainer(cfg, data)
+    main = trainer.method.phases()[0].epochs
+    trainer.fit(until_epoch=main)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    untouched = [s.detach().clone() for s in trainer.method.log_gains()]
+    curve_before = trainer.evaluate()
+    trainer.fit()
+    return trainer, before, untouched, curve_before
+
+
+def test_calibration_trains_only_the_gains_after_the_weights(calibrated):
+    trainer, before, untouched, _ = calibrated
+    assert [(p.name, p.epochs, p.frozen) for p in trainer.method.phases()] == [
+        ("train", 26, False),  # round(20 x 1.3), MRMP's epochs_factor
+        ("calibrate", 6, True),
+    ]
+    assert all(bool((s == 0).all()) for s in untouched)  # not trained before the calibration
+    for n, p in trainer.model.named_parameters():
+        assert torch.equal(p.detach(), before[n]), (
+            n
+        )  # frozen: every weight and bias as the main phase left it
+        assert p.requires_grad  # and trainable again once training is over
+    in_adam = [p for g in trainer.optimizer.param_groups for p in g["params"]]
+    assert {id(p) for p in in_adam} == {id(s) for s in trainer.method.parameters()}
+    for s in trainer.method.log_gains():  # every seen rate's gains were calibrated
+        assert bool((s.detach().abs().amax(-1) > 1e-3).all())
+    assert trainer.history[-1]["regularizer"] == 0.0  # no KL on frozen weights
+
+
+def test_calibrated_gains_change_only_the_logits_not_the_masks(calibrated, data):
+    trainer, _, _, curve_before = calibrated
+    after = trainer.evaluate()
+    # the gains are > 1/2: the same connections are kept at every rate, seen or unseen
+    for a, b in zip(curve_before, after):
+        assert (a.rate, a.observed_rate, a.effective_rate, a.disconnected) == (
+            b.rate,
+            b.observed_rate,
+            b.effective_rate,
+            b.disconnected,
+        )
+    assert any(a.val_accuracy != b.val_accuracy for a, b in zip(curve_before, after))
+    x = torch.as_tensor(data.x_test)
+    masks = trainer.method.eval_masks(0.7)
+    binary = [(m != 0).to(m.dtype) for m in masks]
+    with torch.no_grad():
+        assert not torch.allclose(trainer.model(x, masks), trainer.model(x, binary), atol=1e-4)
+
+
+def test_calibration_resumes_exactly(calibrated, data):
+    trainer = calibrated[0]
+    cfg = toy_config("mrmp", epochs=20, seen_rates=SEEN, calibrate_epochs=6)
+    first = Trainer(cfg, data)
+    first.fit(until_epoch=29)  # three epochs into the calibration
+    second = Trainer(cfg, data)
+    second.load_state(first.state())
+    second.fit()
+    for a, b in zip([*second.model.parameters(), *second.method.log_gains()], [
+        *trainer.model.parameters(), *trainer.method.log_gains()
+    ]):  # fmt: skip
+        assert torch.equal(a, b)

@@ -20,10 +20,13 @@ from mrmp.model import AttentionGCN
 
 @dataclass(frozen=True)
 class Phase:
-    """A stretch of training with its own optimiser (e.g. MP's fine-tuning after dense training)."""
+    """A stretch of training with its own optimiser (e.g. MP's fine-tuning after dense training). `frozen`: the
+    model's parameters stay as they are and only the method's own (`PruningMethod.parameters`) train (e.g.
+    MRMP's calibration of its per-rate gains)."""
 
     name: str
     epochs: int
+    frozen: bool = False
 
 
 class PruningMethod:

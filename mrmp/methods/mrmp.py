@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from mrmp.model import AttentionGCN
 from mrmp.validation import spec
 
-from .base import register
+from .base import Phase, register
 from .srmp import BandStopMethod, BandStopParams, kl_every_field
 
 SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
@@ -123,6 +123,16 @@ class MRMPParams(BandStopParams):
             "coin; the end of the seen rates without that neighbour keeps its own mask; none: own masks only",
         ),
     )
+    calibrate_epochs: int = field(
+        default=0,
+        metadata=spec(
+            ge=0,
+            help="after training, this many epochs train only per-rate channel gains (as rate_gains' own) on "
+            "every seen rate's hard mask, the weights frozen and each rate on its share of every batch (the "
+            "analogue of universally slimmable networks' per-width normalisation calibration); an unseen rate "
+            "interpolates its neighbours' gains; 0 = off",
+        ),
+    )
     rate_gains: bool = field(
         default=False,
         metadata=spec(
@@ -184,15 +194,33 @@ class MRMP(BandStopMethod):
         # (g = 1 at s = 0). One tensor per rate: a step's loss reaches only its rates' tensors, and the others,
         # without a gradient, are left alone by the optimiser (no momentum carried over from their last step)
         self._log_gains: list[list[Tensor]] = []
-        if params.rate_gains:
+        self._calibrating = False  # in the calibration phase (calibrate_epochs): only the gains train
+        if params.rate_gains or params.calibrate_epochs:
             self._log_gains = [
                 [torch.nn.Parameter(w.new_zeros(w.shape[-1])) for w in model.prunable_weights()]
                 for _ in params.seen_rates
             ]
 
-    # --- per-rate gains (rate_gains) ------------------------------------------------------------------------
+    # --- per-rate gains (rate_gains, calibrate_epochs) --------------------------------------------------------
     def parameters(self) -> list[Tensor]:
+        """The per-rate gains' log-parameters while they train: throughout with rate_gains, else in the
+        calibration phase only."""
+        if not (self.params.rate_gains or self._calibrating):
+            return []
         return [s for per_rate in self._log_gains for s in per_rate]
+
+    def phases(self) -> list[Phase]:
+        phases = [Phase("train", self.epochs)]
+        if self.params.calibrate_epochs:
+            phases.append(Phase("calibrate", self.params.calibrate_epochs, frozen=True))
+        return phases
+
+    def begin_phase(self, phase: Phase) -> None:
+        self._calibrating = phase.name == "calibrate"
+
+    def _training_gains(self) -> bool:
+        """Whether a training step's masks carry the gains (at 1 before they train, they would change nothing)."""
+        return self.params.rate_gains or self._calibrating
 
     def gains(self, rates: Sequence[float]) -> list[Tensor]:
         """Per prunable layer, the (R, out) gains at `rates`: a seen rate's own, an unseen rate's s interpolated
@@ -218,21 +246,22 @@ class MRMP(BandStopMethod):
         return [torch.stack(per_layer) for per_layer in zip(*self._log_gains)]
 
     def train_masks(self, rate: float | None) -> list[Tensor] | None:
-        if rate is not None and self.params.partial_deltas != "none":
+        if rate is not None and (self.params.partial_deltas != "none" or self._calibrating):
             return [m[0] for m in self.train_masks_batch([rate])]
         masks = super().train_masks(rate)
-        if masks is None or not self._log_gains:
+        if masks is None or not self._training_gains():
             return masks
         k = self.params.seen_rates.index(rate)  # training steps only take seen rates
         return [m * _gain(s) for m, s in zip(masks, self._log_gains[k])]
 
     def train_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
-        masks = (
-            self._partial_deltas(rates)
-            if self.params.partial_deltas != "none"
-            else super().train_masks_batch(rates)
-        )
-        if not self._log_gains:
+        if self._calibrating:  # the networks that are evaluated: the seen rates' hard masks
+            masks = super().eval_masks_batch(rates)
+        elif self.params.partial_deltas != "none":
+            masks = self._partial_deltas(rates)
+        else:
+            masks = super().train_masks_batch(rates)
+        if not self._training_gains():
             return masks
         ks = [self.params.seen_rates.index(r) for r in rates]
         gains = [torch.stack([_gain(self._log_gains[k][layer]) for k in ks]) for layer in range(len(masks))]
@@ -280,9 +309,15 @@ class MRMP(BandStopMethod):
             return [m * g.unsqueeze(-2) for m, g in zip(masks, self.gains(rates))]
 
     def splits_batch(self) -> bool:
-        return self.params.split_batch
+        return self.params.split_batch or self._calibrating
+
+    def regularizer(self) -> Tensor | None:
+        """SRMP's KL term while the weights train; none in the calibration phase (frozen weights: a constant)."""
+        return None if self._calibrating else super().regularizer()
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
+        if self._calibrating:  # every seen rate, each on its share of the batch
+            return list(self.params.seen_rates)
         if not self.pruning:
             return [None]
         seen = self.available_rates()
