@@ -220,3 +220,37 @@ def test_calibration_resumes_exactly(calibrated, data):
         *trainer.model.parameters(), *trainer.method.log_gains()
     ]):  # fmt: skip
         assert torch.equal(a, b)
+
+
+def test_calibration_masks_hold_part_of_a_delta_with_interpolated_gains():
+    torch.manual_seed(0)
+    model = build_model("small", 12, 30, 8, torch.ones(30, 30))
+    seen = [0.5, 0.7, 0.9]
+    m = MRMP(MRMPParams(seen_rates=seen, calibrate_epochs=2), model, 10)
+    m._calibrating = True
+    with torch.no_grad():
+        for k, per_layer in enumerate(m._log_gains):
+            for s in per_layer:
+                s.fill_(float(k))  # rate k's gains: g = ½(1 + e^k), apart for every rate
+    masks = m.train_masks_batch(seen)
+    own = m.eval_masks_batch(seen)  # the hard masks times the gains: `!= 0` reads them as 0/1
+    hard = [(o != 0).to(o.dtype) for o in own]
+    for i, layer in enumerate(masks):
+        kept = (layer != 0).to(layer.dtype)
+        for r in range(3):
+            assert bool((kept[r] <= hard[i][r]).all())  # inside its own mask
+            assert bool((kept[r] >= hard[i][min(r + 1, 2)]).all())  # and it keeps the next rate's
+        assert torch.equal(kept[2], hard[i][2])  # the sparsest seen rate keeps its own mask
+    flat = lambda t: torch.cat([x.reshape(3, -1) for x in t], 1)  # noqa: E731
+    k, h, n = flat([(x != 0).float() for x in masks]), flat(hard), flat([torch.roll(x, -1, 0) for x in hard])
+    for r in range(
+        2
+    ):  # the fraction of the delta dropped is u; the gains sit u of the way to the next rate's
+        delta = (h[r] - n[r]).sum()
+        u = float(((h[r] - k[r]).sum()) / delta)
+        gain = masks[0][r][masks[0][r] != 0].unique()  # one gain per output channel, all equal here
+        want = 0.5 + 0.5 * torch.exp(torch.tensor((1 - u) * r + u * (r + 1)))
+        assert 0.0 < u < 1.0 and torch.allclose(gain, want.to(gain.dtype), atol=0.02)
+    loss = sum(x.sum() for x in masks)
+    loss.backward()
+    assert all(s.grad is not None for per_layer in m._log_gains for s in per_layer)

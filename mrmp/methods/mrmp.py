@@ -133,6 +133,14 @@ class MRMPParams(BandStopParams):
             "interpolates its neighbours' gains; 0 = off",
         ),
     )
+    calibrate_deltas: bool = field(
+        default=True,
+        metadata=spec(
+            help="in the calibration, each seen rate's hard mask also loses a random fraction u ~ U(0, 1) of its "
+            "delta to the next seen rate, with the gains interpolated u of the way to that rate's (what an unseen "
+            "rate between them reads); false: the seen rates' exact masks and own gains only",
+        ),
+    )
     rate_gains: bool = field(
         default=False,
         metadata=spec(
@@ -156,6 +164,12 @@ class MRMPParams(BandStopParams):
                 "method.partial_deltas",
                 f"{self.partial_deltas} needs scope: global (one pass over all prunable weights); "
                 "with scope: layer set partial_deltas: none",
+            )
+        if self.calibrate_epochs and self.calibrate_deltas and self.scope != "global":
+            rep.add(
+                "method.calibrate_deltas",
+                "needs scope: global (one pass over all prunable weights); with scope: layer set "
+                "calibrate_deltas: false",
             )
         if self.split_batch and self.distill:
             rep.add(
@@ -255,9 +269,9 @@ class MRMP(BandStopMethod):
         return [m * _gain(s) for m, s in zip(masks, self._log_gains[k])]
 
     def train_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
-        if self._calibrating:  # the networks that are evaluated: the seen rates' hard masks
-            masks = super().eval_masks_batch(rates)
-        elif self.params.partial_deltas != "none":
+        if self._calibrating:
+            return self._calibration_masks(rates)
+        if self.params.partial_deltas != "none":
             masks = self._partial_deltas(rates)
         else:
             masks = super().train_masks_batch(rates)
@@ -266,6 +280,36 @@ class MRMP(BandStopMethod):
         ks = [self.params.seen_rates.index(r) for r in rates]
         gains = [torch.stack([_gain(self._log_gains[k][layer]) for k in ks]) for layer in range(len(masks))]
         return [m * g.unsqueeze(-2) for m, g in zip(masks, gains)]
+
+    def _calibration_masks(self, rates: Sequence[float]) -> list[Tensor]:
+        """The calibration's (R, in, out) masks: each seen rate's hard mask times its gains, or, with
+        calibrate_deltas, the hard mask less a random fraction u ~ U(0, 1) of its delta to the next seen rate
+        (drawn per rate and step; the sparsest seen rate keeps its own), times the gains interpolated u of the way
+        to the next rate's, as an unseen rate's between them are. Gradients reach the gains only."""
+        seen = self.params.seen_rates
+        ks = [seen.index(r) for r in rates]
+        hard = super().eval_masks_batch(rates)
+        nxt = [min(k + 1, len(seen) - 1) for k in ks]
+        u = torch.zeros(len(rates), dtype=torch.float64)
+        if self.params.calibrate_deltas and len(seen) > 1:
+            g = self._delta_rng
+            u = torch.rand(len(rates), generator=g, dtype=torch.float64) * torch.tensor(
+                [float(j != k) for j, k in zip(nxt, ks)], dtype=torch.float64
+            )
+            flat = torch.cat([w.detach().reshape(-1) for w in self.model.prunable_weights()])
+            edges = self._global_thresholds(flat, seen)
+            z = flat.abs()
+            lo, hi = edges[torch.tensor(ks)].unsqueeze(-1), edges[torch.tensor(nxt)].unsqueeze(-1)
+            drop = (z > lo) & (z <= hi) & (torch.rand(z.shape, generator=g) < u.to(z.dtype).unsqueeze(-1))
+            keep = self._per_layer((~drop).to(flat.dtype))
+            hard = [m * k for m, k in zip(hard, keep)]
+        out = []
+        for layer, m in enumerate(hard):
+            s_own = torch.stack([self._log_gains[k][layer] for k in ks])
+            s_next = torch.stack([self._log_gains[j][layer] for j in nxt])
+            t = u.to(s_own.dtype).unsqueeze(-1)
+            out.append(m * _gain((1 - t) * s_own + t * s_next).unsqueeze(-2))
+        return out
 
     def _partial_deltas(self, rates: Sequence[float]) -> list[Tensor]:
         """The step's (R, in, out) training masks with partial deltas. Rate r_i's delta to its neighbour n is the
