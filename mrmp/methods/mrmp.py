@@ -209,6 +209,9 @@ class MRMP(BandStopMethod):
         # without a gradient, are left alone by the optimiser (no momentum carried over from their last step)
         self._log_gains: list[list[Tensor]] = []
         self._calibrating = False  # in the calibration phase (calibrate_epochs): only the gains train
+        # the calibration's constants (the weights are frozen): every seen rate's hard masks, and (deltas) the
+        # flattened membership of each seen rate's delta to the next, (|seen|, N)
+        self._calibration: tuple[list[Tensor], Tensor | None] | None = None
         if params.rate_gains or params.calibrate_epochs:
             self._log_gains = [
                 [torch.nn.Parameter(w.new_zeros(w.shape[-1])) for w in model.prunable_weights()]
@@ -231,6 +234,7 @@ class MRMP(BandStopMethod):
 
     def begin_phase(self, phase: Phase) -> None:
         self._calibrating = phase.name == "calibrate"
+        self._calibration = None  # built on the calibration's first step, from the weights it freezes
 
     def _training_gains(self) -> bool:
         """Whether a training step's masks carry the gains (at 1 before they train, they would change nothing)."""
@@ -288,20 +292,21 @@ class MRMP(BandStopMethod):
         to the next rate's, as an unseen rate's between them are. Gradients reach the gains only."""
         seen = self.params.seen_rates
         ks = [seen.index(r) for r in rates]
-        hard = super().eval_masks_batch(rates)
         nxt = [min(k + 1, len(seen) - 1) for k in ks]
+        if self._calibration is None:
+            self._calibration = self._calibration_constants()
+        all_hard, deltas = self._calibration
+        idx = torch.tensor(ks)
+        hard = [m[idx] for m in all_hard]
         u = torch.zeros(len(rates), dtype=torch.float64)
-        if self.params.calibrate_deltas and len(seen) > 1:
+        if deltas is not None:
             g = self._delta_rng
             u = torch.rand(len(rates), generator=g, dtype=torch.float64) * torch.tensor(
                 [float(j != k) for j, k in zip(nxt, ks)], dtype=torch.float64
             )
-            flat = torch.cat([w.detach().reshape(-1) for w in self.model.prunable_weights()])
-            edges = self._global_thresholds(flat, seen)
-            z = flat.abs()
-            lo, hi = edges[torch.tensor(ks)].unsqueeze(-1), edges[torch.tensor(nxt)].unsqueeze(-1)
-            drop = (z > lo) & (z <= hi) & (torch.rand(z.shape, generator=g) < u.to(z.dtype).unsqueeze(-1))
-            keep = self._per_layer((~drop).to(flat.dtype))
+            draw = torch.rand(deltas.shape[1], generator=g)  # one draw per weight serves every rate
+            drop = deltas[idx] & (draw < u.to(draw.dtype).unsqueeze(-1))
+            keep = self._per_layer((~drop).to(hard[0].dtype))
             hard = [m * k for m, k in zip(hard, keep)]
         out = []
         for layer, m in enumerate(hard):
@@ -310,6 +315,19 @@ class MRMP(BandStopMethod):
             t = u.to(s_own.dtype).unsqueeze(-1)
             out.append(m * _gain((1 - t) * s_own + t * s_next).unsqueeze(-2))
         return out
+
+    def _calibration_constants(self) -> tuple[list[Tensor], Tensor | None]:
+        """Every seen rate's hard masks, (|seen|, in, out) per layer, and (calibrate_deltas) which weights lie in
+        each seen rate's delta to the next, (|seen|, N) over the flattened weights (the sparsest rate's: none)."""
+        seen = self.params.seen_rates
+        hard = super().eval_masks_batch(seen)
+        if not self.params.calibrate_deltas or len(seen) < 2:
+            return hard, None
+        flat = torch.cat([w.detach().reshape(-1) for w in self.model.prunable_weights()])
+        edges = self._global_thresholds(flat, seen)
+        z = flat.abs()
+        lo, hi = edges.unsqueeze(-1), torch.cat([edges[1:], edges[-1:]]).unsqueeze(-1)
+        return hard, (z > lo) & (z <= hi)
 
     def _partial_deltas(self, rates: Sequence[float]) -> list[Tensor]:
         """The step's (R, in, out) training masks with partial deltas. Rate r_i's delta to its neighbour n is the
@@ -360,8 +378,6 @@ class MRMP(BandStopMethod):
         return None if self._calibrating else super().regularizer()
 
     def step_rates(self, generator: torch.Generator) -> Sequence[float | None]:
-        if self._calibrating:  # every seen rate, each on its share of the batch
-            return list(self.params.seen_rates)
         if not self.pruning:
             return [None]
         seen = self.available_rates()
