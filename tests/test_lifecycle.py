@@ -82,7 +82,7 @@ def test_a_completed_trial_run_holds_scores_curves_config_and_network(tracker, t
     scores = session.results[-1]["mrmp"]["scores"]
     for key in ("val_acc_at_targets", "val_acc_at_targets_ci95_lo", "test_acc_at_targets", "val_auc"):
         assert run.metrics[key] == pytest.approx(scores[key])
-    # every epoch of MRMP's 16 (round(1.3 x 12), its epochs_factor), once
+    # every epoch of MRMP's 16 (round(1.2 x 12) = 14, its epochs_factor, and 2 calibrating), once
     assert [s for s, _ in tracker.metric_history(run_id, "train/loss")] == list(range(1, 17))
     assert [s for s, _ in tracker.metric_history(run_id, "val_acc_at_targets")] == [
         4,

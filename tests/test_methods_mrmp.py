@@ -62,7 +62,9 @@ def test_every_rate_seen_or_not_reads_the_same_trained_weights():
     for r, masks in zip(rates, zip(*method.eval_masks_batch(rates))):
         a = float(stats.norm.ppf((1 + r) / 2))  # the default prior: gaussian
         for mask, w in zip(masks, ws):
-            assert torch.equal(mask, (w.double().abs() > s * a).float()), r
+            # kept entries carry the calibrated per-rate gains (> ½), pruned ones are exactly 0
+            assert torch.equal((mask != 0).float(), (w.double().abs() > s * a).float()), r
+            assert bool((mask[mask != 0] > 0.5).all()), r
     assert [p.rate for p in result.curve] == rates
     seen = {p.rate for p in result.curve if p.seen}
     assert seen == set(default_seen_rates())
@@ -144,15 +146,20 @@ def test_in_place_distillation_loss():
 
 
 def test_epochs_factor_sets_mrmps_training_length_and_its_sigma_schedule():
-    """MRMP trains round(epochs_factor × train.epochs) epochs, and its σ reaches sigma_end at its own end."""
+    """MRMP trains round(epochs_factor × train.epochs) epochs, and its σ reaches sigma_end at its own end; then
+    it calibrates its per-rate gains for round(0.15 × train.epochs) epochs (calibrate_epochs' default)."""
     from mrmp.train import Trainer
 
     cfg = toy_config("mrmp", epochs=10, epochs_factor=1.3)
     trainer = Trainer(cfg, toy_data())
-    assert trainer.total_epochs == 13 and trainer.method.epochs == 13
+    assert trainer.total_epochs == 13 + 2 and trainer.method.epochs == 13
+    trainer.fit(until_epoch=13)
+    assert trainer.method.sigma() == pytest.approx(100.0)
     trainer.fit()
-    assert trainer.epoch == 13 and trainer.method.sigma() == pytest.approx(100.0)
-    assert Trainer(toy_config("mrmp", epochs=10, epochs_factor=1.0), toy_data()).total_epochs == 10
+    assert trainer.epoch == 15
+    assert Trainer(toy_config("mrmp", epochs=10, epochs_factor=1.0), toy_data()).total_epochs == 10 + 2
+    off = toy_config("mrmp", epochs=10, epochs_factor=1.0, calibrate_epochs=0)
+    assert Trainer(off, toy_data()).total_epochs == 10
 
 
 def test_rate_power_draws_sparse_networks_more_often():

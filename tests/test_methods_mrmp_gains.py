@@ -33,13 +33,17 @@ def trained(data, tmp_path_factory):
     return run(cfg, data, out_dir=out), out
 
 
-def test_off_by_default_nothing_extra():
+def test_off_nothing_extra():
     torch.manual_seed(0)
     model = build_model("small", 12, 30, 8, torch.ones(30, 30))
-    m = MRMP(MRMPParams(), model, 10)
+    m = MRMP(MRMPParams(calibrate_epochs=0), model, 10)
     assert m.parameters() == [] and "log_gains" not in m.state_dict()
     for mask in m.eval_masks_batch([0.5, 0.77]):
         assert bool(((mask == 0) | (mask == 1)).all())
+    # by default the gains exist for the calibration (round(0.15 x 10) epochs), not trained before it
+    default = MRMP(MRMPParams(), model, 10)
+    assert [(p.name, p.epochs) for p in default.phases()] == [("train", 12), ("calibrate", 2)]
+    assert default.parameters() == [] and "log_gains" in default.state_dict()
 
 
 def test_gains_reach_the_optimiser_and_are_trained(trained):
@@ -173,7 +177,7 @@ def calibrated(data):
 def test_calibration_trains_only_the_gains_after_the_weights(calibrated):
     trainer, before, untouched, _ = calibrated
     assert [(p.name, p.epochs, p.frozen) for p in trainer.method.phases()] == [
-        ("train", 26, False),  # round(20 x 1.3), MRMP's epochs_factor
+        ("train", 24, False),  # round(20 x 1.2), MRMP's epochs_factor
         ("calibrate", 6, True),
     ]
     assert all(bool((s == 0).all()) for s in untouched)  # not trained before the calibration
@@ -212,7 +216,7 @@ def test_calibration_resumes_exactly(calibrated, data):
     trainer = calibrated[0]
     cfg = toy_config("mrmp", epochs=20, seen_rates=SEEN, calibrate_epochs=6)
     first = Trainer(cfg, data)
-    first.fit(until_epoch=29)  # three epochs into the calibration
+    first.fit(until_epoch=27)  # three epochs into the calibration
     second = Trainer(cfg, data)
     second.load_state(first.state())
     second.fit()

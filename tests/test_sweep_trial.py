@@ -72,7 +72,8 @@ def test_a_completed_trial_reports_what_a_straight_training_computes(tmp_path):
     ctx = context(spec)
     session = Session()
     run_trial({"method.name": "mrmp"}, ctx, session)
-    # MRMP trains round(1.3 x 12) = 16 epochs (its epochs_factor): the trial follows the method's own length
+    # MRMP trains round(1.2 x 12) = 14 epochs (its epochs_factor), then calibrates round(0.15 x 12) = 2: the trial
+    # follows the method's own length
     assert [r[EPOCH] for r in session.results] == [4, 8, 12, 16]
     assert [r[OUTCOME] for r in session.results] == ["running", "running", "running", "completed"]
     rows = [row["epoch"] for r in session.results for row in r[PAYLOAD]["rows"]]

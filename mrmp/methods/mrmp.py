@@ -30,6 +30,7 @@ from .base import Phase, register
 from .srmp import BandStopMethod, BandStopParams, kl_every_field
 
 SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
+CALIBRATE_FRACTION = 0.15  # calibrate_epochs' default, as a fraction of train.epochs (45 of the recipe's 300)
 PARTIAL_DELTAS = ("none", "next", "previous", "either")
 
 
@@ -84,13 +85,13 @@ class MRMPParams(BandStopParams):
         ),
     )
     epochs_factor: float = field(
-        default=1.3,
+        default=1.2,
         metadata=spec(
             gt=0.0,
             le=10.0,
             help="MRMP trains round(epochs_factor × train.epochs) epochs: its seen rates share the steps, and the "
-            "single-rate recipe's length undertrains them; the default keeps one MRMP training near 1.5× the "
-            "cost of one SRMP training (measured in results/methods)",
+            "single-rate recipe's length undertrains them; the default, with the calibration, keeps one MRMP "
+            "training within 1.5× the cost of one SRMP training (measured in results/methods)",
         ),
     )
     distill: bool = field(
@@ -123,24 +124,31 @@ class MRMPParams(BandStopParams):
             "coin; the end of the seen rates without that neighbour keeps its own mask; none: own masks only",
         ),
     )
-    calibrate_epochs: int = field(
-        default=0,
+    calibrate_epochs: int | None = field(
+        default=None,
         metadata=spec(
             ge=0,
-            help="after training, this many epochs train only per-rate channel gains (as rate_gains' own) on "
+            help="after training, this many epochs (default round(0.15 × train.epochs)) train only per-rate "
+            "channel gains (as rate_gains' own) on "
             "every seen rate's hard mask, the weights frozen and each rate on its share of every batch (the "
             "analogue of universally slimmable networks' per-width normalisation calibration); an unseen rate "
-            "interpolates its neighbours' gains; 0 = off",
+            "interpolates its neighbours' gains; 0 = off (docs/methods.md)",
         ),
     )
-    calibrate_deltas: bool = field(
-        default=True,
+    calibrate_deltas: bool | None = field(
+        default=None,
         metadata=spec(
             help="in the calibration, each seen rate's hard mask also loses a random fraction u ~ U(0, 1) of its "
             "delta to the next seen rate, with the gains interpolated u of the way to that rate's (what an unseen "
-            "rate between them reads); false: the seen rates' exact masks and own gains only",
+            "rate between them reads); false: the seen rates' exact masks and own gains only; default: as "
+            "training, on unless partial_deltas is none",
         ),
     )
+
+    def calibration_deltas(self) -> bool:
+        """Whether the calibration's masks hold part of a delta (calibrate_deltas, or as training does)."""
+        return self.partial_deltas != "none" if self.calibrate_deltas is None else self.calibrate_deltas
+
     rate_gains: bool = field(
         default=False,
         metadata=spec(
@@ -165,7 +173,7 @@ class MRMPParams(BandStopParams):
                 f"{self.partial_deltas} needs scope: global (one pass over all prunable weights); "
                 "with scope: layer set partial_deltas: none",
             )
-        if self.calibrate_epochs and self.calibrate_deltas and self.scope != "global":
+        if self.calibrate_epochs != 0 and self.calibration_deltas() and self.scope != "global":
             rep.add(
                 "method.calibrate_deltas",
                 "needs scope: global (one pass over all prunable weights); with scope: layer set "
@@ -212,7 +220,9 @@ class MRMP(BandStopMethod):
         # the calibration's constants (the weights are frozen): every seen rate's hard masks, and (deltas) the
         # flattened membership of each seen rate's delta to the next, (|seen|, N)
         self._calibration: tuple[list[Tensor], Tensor | None] | None = None
-        if params.rate_gains or params.calibrate_epochs:
+        cal = params.calibrate_epochs
+        self.calibrate_epochs = round(CALIBRATE_FRACTION * epochs) if cal is None else cal
+        if params.rate_gains or self.calibrate_epochs:
             self._log_gains = [
                 [torch.nn.Parameter(w.new_zeros(w.shape[-1])) for w in model.prunable_weights()]
                 for _ in params.seen_rates
@@ -228,8 +238,8 @@ class MRMP(BandStopMethod):
 
     def phases(self) -> list[Phase]:
         phases = [Phase("train", self.epochs)]
-        if self.params.calibrate_epochs:
-            phases.append(Phase("calibrate", self.params.calibrate_epochs, frozen=True))
+        if self.calibrate_epochs:
+            phases.append(Phase("calibrate", self.calibrate_epochs, frozen=True))
         return phases
 
     def begin_phase(self, phase: Phase) -> None:
@@ -321,7 +331,7 @@ class MRMP(BandStopMethod):
         each seen rate's delta to the next, (|seen|, N) over the flattened weights (the sparsest rate's: none)."""
         seen = self.params.seen_rates
         hard = super().eval_masks_batch(seen)
-        if not self.params.calibrate_deltas or len(seen) < 2:
+        if not self.params.calibration_deltas() or len(seen) < 2:
             return hard, None
         flat = torch.cat([w.detach().reshape(-1) for w in self.model.prunable_weights()])
         edges = self._global_thresholds(flat, seen)

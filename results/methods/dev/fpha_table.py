@@ -28,6 +28,7 @@ def rows() -> pd.DataFrame:
         glob.glob(str(HERE / "fpha-heldout-runs-*.csv"))
     )
     d = pd.concat(pd.read_csv(f) for f in files)
+    d.loc[d.label == "mrmp-nocal", "label"] = "mrmp"  # the default before the calibration, as it ran here
     d = d[(d.dataset == "synthetic-fpha") & d.label.isin(["mrmp", "mrmp-k1", *(f"srmp@{r:g}" for r in SEEN)])]
     return d.drop_duplicates(["label", *KEY, "rate"])
 

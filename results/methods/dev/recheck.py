@@ -21,6 +21,11 @@ def main(path: str) -> int:
     for f in sorted(glob.glob(str(HERE.parent / "runs-*.csv"))):
         for row in csv.DictReader(open(f)):
             published.setdefault(tuple(row[k] for k in KEY), row)
+            # the defaults before the calibration (2026-11-30) were relabelled `<label>-nocal`: rechecks made
+            # before then name them by their label at the time
+            if row["label"].endswith("-nocal"):
+                old = {**row, "label": row["label"].removesuffix("-nocal")}
+                published.setdefault(tuple(old[k] for k in KEY), row)
     rows = list(csv.DictReader(open(path)))
     missing = [r for r in rows if tuple(r[k] for k in KEY) not in published]
     differ = [

@@ -35,7 +35,8 @@ DEFAULT_FILES = [
     "seeds-*-runs-*.csv",
     "heldout-fpha-runs-m*.csv",
 ]
-DEFAULT_LABELS = {"mrmp", "S-k4-pd-next-kl2"}
+# the default before the calibration: `mrmp` in this folder, `mrmp-nocal` in results/methods since 2026-11-30
+DEFAULT_LABELS = {"mrmp", "mrmp-nocal", "S-k4-pd-next-kl2"}
 
 
 def references(dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
