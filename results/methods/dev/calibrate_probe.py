@@ -66,8 +66,11 @@ def main(dataset: str, seeds: list[int], rates: list[float], epochs: int) -> Non
         t.fit()
         for rate in rates:
             masks = [m[0] for m in t.method.eval_masks_batch([rate])]
-            print(f"{dataset},{seed},{rate},none,0,{acc(t.model, masks, t.x_test, t.y_test):.4f},"
-                  f"{acc(t.model, masks, t.x_train, t.y_train):.4f}", flush=True)
+            print(
+                f"{dataset},{seed},{rate},none,0,{acc(t.model, masks, t.x_test, t.y_test):.4f},"
+                f"{acc(t.model, masks, t.x_train, t.y_train):.4f}",
+                flush=True,
+            )
             for what in ("bias", "gain", "all"):
                 test, train = recalibrate(t, masks, what, epochs, 0.003)
                 print(f"{dataset},{seed},{rate},{what},{epochs},{test:.4f},{train:.4f}", flush=True)
