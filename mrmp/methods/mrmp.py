@@ -9,8 +9,10 @@ also owns one learnable gain per output channel of every prunable layer, folded 
 the gain, pruned ones stay 0); an unseen rate interpolates its neighbours' (docs/methods.md). By default
 (`split_batch`, k = 4) a step's k rates share its batch, each trained on its own 1/k of it in one forward (the
 Trainer asks `splits_batch()`), and each trains with a random part of its delta to the next seen rate dropped
-(`partial_deltas: next`), so that the networks between seen rates, which unseen rates read, are trained too;
-docs/methods.md gives what each buys and costs.
+(`partial_deltas: next`), so that the networks between seen rates, which unseen rates read, are trained too.
+Training ends with a calibration (`calibrate_epochs`): the weights frozen, only per-rate channel gains train on
+the seen rates' hard masks, a few private parameters per rate that the shared weights lack. docs/methods.md gives
+what each buys and costs.
 """
 
 from __future__ import annotations
