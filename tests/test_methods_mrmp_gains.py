@@ -258,3 +258,20 @@ def test_calibration_masks_hold_part_of_a_delta_with_interpolated_gains():
     loss = sum(x.sum() for x in masks)
     loss.backward()
     assert all(s.grad is not None for per_layer in m._log_gains for s in per_layer)
+
+
+def test_magnitude_calibration_masks_are_unseen_rates_networks():
+    torch.manual_seed(0)
+    model = build_model("small", 12, 30, 8, torch.ones(30, 30))
+    seen = [0.5, 0.7, 0.9]
+    m = MRMP(MRMPParams(seen_rates=seen, calibrate_epochs=2, calibrate_order="magnitude"), model, 10)
+    m._calibrating = True
+    masks = m.train_masks_batch(seen)
+    z = torch.cat([w.detach().abs().reshape(-1) for w in model.prunable_weights()])
+    own = torch.cat([(x != 0).reshape(3, -1) for x in m.eval_masks_batch(seen)], 1)
+    kept = torch.cat([(x != 0).reshape(3, -1) for x in masks], 1)
+    for r in range(3):  # inside its own mask, what it drops is smaller than all it keeps: one threshold
+        dropped = own[r] & ~kept[r]
+        if bool(dropped.any()):
+            assert float(z[dropped].max()) < float(z[kept[r]].min())
+    assert bool(((own[0] & ~kept[0]).sum() > 0) | ((own[1] & ~kept[1]).sum() > 0))  # some delta dropped

@@ -147,6 +147,16 @@ class MRMPParams(BandStopParams):
         ),
     )
 
+    calibrate_order: str = field(
+        default="random",
+        metadata=spec(
+            choices=("random", "magnitude"),
+            help="which part of the delta a calibration mask drops: random (as training's partial deltas), or "
+            "the smallest magnitudes (the network an unseen rate between the two reads; an option measured in "
+            "results/methods/dev/calibrate.md)",
+        ),
+    )
+
     def calibration_deltas(self) -> bool:
         """Whether the calibration's masks hold part of a delta (calibrate_deltas, or as training does)."""
         return self.partial_deltas != "none" if self.calibrate_deltas is None else self.calibrate_deltas
@@ -316,8 +326,12 @@ class MRMP(BandStopMethod):
             u = torch.rand(len(rates), generator=g, dtype=torch.float64) * torch.tensor(
                 [float(j != k) for j, k in zip(nxt, ks)], dtype=torch.float64
             )
-            draw = torch.rand(deltas.shape[1], generator=g)  # one draw per weight serves every rate
-            drop = deltas[idx] & (draw < u.to(draw.dtype).unsqueeze(-1))
+            if self.params.calibrate_order == "magnitude":  # the u smallest-magnitude share of each delta
+                cut = torch.stack([self._delta_quantile(k, float(x)) for k, x in zip(ks, u)]).unsqueeze(-1)
+                drop = deltas[idx] & (self._calibration_z <= cut)
+            else:
+                draw = torch.rand(deltas.shape[1], generator=g)  # one draw per weight serves every rate
+                drop = deltas[idx] & (draw < u.to(draw.dtype).unsqueeze(-1))
             keep = self._per_layer((~drop).to(hard[0].dtype))
             hard = [m * k for m, k in zip(hard, keep)]
         out = []
@@ -339,7 +353,16 @@ class MRMP(BandStopMethod):
         edges = self._global_thresholds(flat, seen)
         z = flat.abs()
         lo, hi = edges.unsqueeze(-1), torch.cat([edges[1:], edges[-1:]]).unsqueeze(-1)
-        return hard, (z > lo) & (z <= hi)
+        deltas = (z > lo) & (z <= hi)
+        self._calibration_z = z
+        self._delta_sorted = [z[d].sort().values for d in deltas]  # each delta's magnitudes, ascending
+        return hard, deltas
+
+    def _delta_quantile(self, k: int, u: float) -> Tensor:
+        """The magnitude at or below which a share u of seen rate k's delta lies (below every weight at u = 0)."""
+        values = self._delta_sorted[k]
+        n = round(u * len(values))
+        return values[n - 1] if n > 0 else values.new_tensor(-1.0)
 
     def _partial_deltas(self, rates: Sequence[float]) -> list[Tensor]:
         """The step's (R, in, out) training masks with partial deltas. Rate r_i's delta to its neighbour n is the
