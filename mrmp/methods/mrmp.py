@@ -29,16 +29,12 @@ from mrmp.model import AttentionGCN
 from mrmp.validation import spec
 
 from .base import Phase, register
+from .calibration import Deltas, gain, interpolated_gains
 from .srmp import BandStopMethod, BandStopParams, kl_every_field
 
 SAMPLING = ("uniform", "cycle", "all", "sandwich", "lowest")
 CALIBRATE_FRACTION = 0.15  # calibrate_epochs' default, as a fraction of train.epochs (45 of the recipe's 300)
 PARTIAL_DELTAS = ("none", "next", "previous", "either")
-
-
-def _gain(log_param: Tensor) -> Tensor:
-    """A per-rate channel gain from its log-parameter s: g = ½(1 + e^s), 1 at s = 0 and always above ½."""
-    return 0.5 + 0.5 * log_param.exp()
 
 
 def default_seen_rates() -> list[float]:
@@ -231,7 +227,7 @@ class MRMP(BandStopMethod):
         self._calibrating = False  # in the calibration phase (calibrate_epochs): only the gains train
         # the calibration's constants (the weights are frozen): every seen rate's hard masks, and (deltas) the
         # flattened membership of each seen rate's delta to the next, (|seen|, N)
-        self._calibration: tuple[list[Tensor], Tensor | None] | None = None
+        self._calibration: tuple[list[Tensor], Deltas | None] | None = None
         cal = params.calibrate_epochs
         self.calibrate_epochs = round(CALIBRATE_FRACTION * epochs) if cal is None else cal
         if params.rate_gains or self.calibrate_epochs:
@@ -278,7 +274,7 @@ class MRMP(BandStopMethod):
         for s in self.log_gains():
             tt = t.to(s.dtype).to(s.device).unsqueeze(-1)
             mixed = (1 - tt) * s[lo.to(s.device)] + tt * s[hi.to(s.device)]  # exact at a seen rate (t 0 or 1)
-            out.append(_gain(mixed))
+            out.append(gain(mixed))
         return out
 
     def log_gains(self) -> list[Tensor]:
@@ -292,7 +288,7 @@ class MRMP(BandStopMethod):
         if masks is None or not self._training_gains():
             return masks
         k = self.params.seen_rates.index(rate)  # training steps only take seen rates
-        return [m * _gain(s) for m, s in zip(masks, self._log_gains[k])]
+        return [m * gain(s) for m, s in zip(masks, self._log_gains[k])]
 
     def train_masks_batch(self, rates: Sequence[float]) -> list[Tensor]:
         if self._calibrating:
@@ -304,65 +300,34 @@ class MRMP(BandStopMethod):
         if not self._training_gains():
             return masks
         ks = [self.params.seen_rates.index(r) for r in rates]
-        gains = [torch.stack([_gain(self._log_gains[k][layer]) for k in ks]) for layer in range(len(masks))]
+        gains = [torch.stack([gain(self._log_gains[k][layer]) for k in ks]) for layer in range(len(masks))]
         return [m * g.unsqueeze(-2) for m, g in zip(masks, gains)]
 
     def _calibration_masks(self, rates: Sequence[float]) -> list[Tensor]:
-        """The calibration's (R, in, out) masks: each seen rate's hard mask times its gains, or, with
-        calibrate_deltas, the hard mask less a random fraction u ~ U(0, 1) of its delta to the next seen rate
-        (drawn per rate and step; the sparsest seen rate keeps its own), times the gains interpolated u of the way
-        to the next rate's, as an unseen rate's between them are. Gradients reach the gains only."""
+        """The calibration's (R, in, out) masks: each seen rate's hard mask, less (calibrate_deltas) a share u ~
+        U(0, 1) of its delta to the next seen rate (drawn per rate and step; the sparsest seen rate keeps its
+        own), times the gains interpolated u of the way to the next rate's, as an unseen rate's between them are
+        (`mrmp.methods.calibration`). Gradients reach the gains only."""
         seen = self.params.seen_rates
         ks = [seen.index(r) for r in rates]
         nxt = [min(k + 1, len(seen) - 1) for k in ks]
-        if self._calibration is None:
-            self._calibration = self._calibration_constants()
+        if self._calibration is None:  # the weights are frozen: once per phase
+            flat = torch.cat([w.detach().reshape(-1) for w in self.model.prunable_weights()])
+            with_deltas = self.params.calibration_deltas() and len(seen) > 1
+            deltas = Deltas.of(flat, self._global_thresholds(flat, seen)) if with_deltas else None
+            self._calibration = (super().eval_masks_batch(seen), deltas)
         all_hard, deltas = self._calibration
-        idx = torch.tensor(ks)
-        hard = [m[idx] for m in all_hard]
+        hard = [m[torch.tensor(ks)] for m in all_hard]
         u = torch.zeros(len(rates), dtype=torch.float64)
         if deltas is not None:
             g = self._delta_rng
             u = torch.rand(len(rates), generator=g, dtype=torch.float64) * torch.tensor(
                 [float(j != k) for j, k in zip(nxt, ks)], dtype=torch.float64
             )
-            if self.params.calibrate_order == "magnitude":  # the u smallest-magnitude share of each delta
-                cut = torch.stack([self._delta_quantile(k, float(x)) for k, x in zip(ks, u)]).unsqueeze(-1)
-                drop = deltas[idx] & (self._calibration_z <= cut)
-            else:
-                draw = torch.rand(deltas.shape[1], generator=g)  # one draw per weight serves every rate
-                drop = deltas[idx] & (draw < u.to(draw.dtype).unsqueeze(-1))
-            keep = self._per_layer((~drop).to(hard[0].dtype))
-            hard = [m * k for m, k in zip(hard, keep)]
-        out = []
-        for layer, m in enumerate(hard):
-            s_own = torch.stack([self._log_gains[k][layer] for k in ks])
-            s_next = torch.stack([self._log_gains[j][layer] for j in nxt])
-            t = u.to(s_own.dtype).unsqueeze(-1)
-            out.append(m * _gain((1 - t) * s_own + t * s_next).unsqueeze(-2))
-        return out
-
-    def _calibration_constants(self) -> tuple[list[Tensor], Tensor | None]:
-        """Every seen rate's hard masks, (|seen|, in, out) per layer, and (calibrate_deltas) which weights lie in
-        each seen rate's delta to the next, (|seen|, N) over the flattened weights (the sparsest rate's: none)."""
-        seen = self.params.seen_rates
-        hard = super().eval_masks_batch(seen)
-        if not self.params.calibration_deltas() or len(seen) < 2:
-            return hard, None
-        flat = torch.cat([w.detach().reshape(-1) for w in self.model.prunable_weights()])
-        edges = self._global_thresholds(flat, seen)
-        z = flat.abs()
-        lo, hi = edges.unsqueeze(-1), torch.cat([edges[1:], edges[-1:]]).unsqueeze(-1)
-        deltas = (z > lo) & (z <= hi)
-        self._calibration_z = z
-        self._delta_sorted = [z[d].sort().values for d in deltas]  # each delta's magnitudes, ascending
-        return hard, deltas
-
-    def _delta_quantile(self, k: int, u: float) -> Tensor:
-        """The magnitude at or below which a share u of seen rate k's delta lies (below every weight at u = 0)."""
-        values = self._delta_sorted[k]
-        n = round(u * len(values))
-        return values[n - 1] if n > 0 else values.new_tensor(-1.0)
+            drop = deltas.dropped(ks, u, self.params.calibrate_order, g)
+            hard = [m * k for m, k in zip(hard, self._per_layer((~drop).to(hard[0].dtype)))]
+        gains = interpolated_gains(self._log_gains, ks, nxt, u)
+        return [m * g.unsqueeze(-2) for m, g in zip(hard, gains)]
 
     def _partial_deltas(self, rates: Sequence[float]) -> list[Tensor]:
         """The step's (R, in, out) training masks with partial deltas. Rate r_i's delta to its neighbour n is the

@@ -2,6 +2,10 @@
 rate): every accuracy, observed and effective rate and disconnected count must be equal as written.
 
     python results/methods/dev/recheck.py results/methods/dev/recheck-kl-every.csv
+    python results/methods/dev/recheck.py results/methods/dev/recheck-calibration.csv 'calibrated-runs-*.csv'
+
+The second argument picks the published files (results/methods/<pattern>; default runs-*.csv, the rows before
+MRMP's calibration: a recheck made before it names that default `mrmp`, as calibrated-runs-* name the new one).
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ KEY = ("label", "dataset", "fold", "seed", "rate")
 VALUES = ("val_accuracy", "test_accuracy", "observed_rate", "effective_rate", "disconnected")
 
 
-def main(path: str) -> int:
+def main(path: str, pattern: str = "runs-*.csv") -> int:
     published = {}
-    for f in sorted(glob.glob(str(HERE.parent / "runs-*.csv"))):
+    for f in sorted(glob.glob(str(HERE.parent / pattern))):
         for row in csv.DictReader(open(f)):
             published.setdefault(tuple(row[k] for k in KEY), row)
             # the defaults before the calibration (2026-11-30) were relabelled `<label>-nocal`: rechecks made
@@ -45,4 +49,4 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:3]))
