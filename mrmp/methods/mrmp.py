@@ -127,9 +127,8 @@ class MRMPParams(BandStopParams):
         metadata=spec(
             ge=0,
             help="after training, this many epochs (default round(0.15 × train.epochs)) train only per-rate "
-            "channel gains (as rate_gains' own) on "
-            "every seen rate's hard mask, the weights frozen and each rate on its share of every batch (the "
-            "analogue of universally slimmable networks' per-width normalisation calibration); an unseen rate "
+            "channel gains (as rate_gains' own) on the seen rates' hard masks, the weights frozen, the step's rates "
+            "sampled as in training, each on its share of the batch (the analogue of universally slimmable networks' per-width normalisation calibration); an unseen rate "
             "interpolates its neighbours' gains; 0 = off (docs/methods.md)",
         ),
     )
@@ -142,7 +141,6 @@ class MRMPParams(BandStopParams):
             "training, on unless partial_deltas is none",
         ),
     )
-
     calibrate_order: str = field(
         default="random",
         metadata=spec(
@@ -153,10 +151,6 @@ class MRMPParams(BandStopParams):
         ),
     )
 
-    def calibration_deltas(self) -> bool:
-        """Whether the calibration's masks hold part of a delta (calibrate_deltas, or as training does)."""
-        return self.partial_deltas != "none" if self.calibrate_deltas is None else self.calibrate_deltas
-
     rate_gains: bool = field(
         default=False,
         metadata=spec(
@@ -166,6 +160,10 @@ class MRMPParams(BandStopParams):
             "neighbours (clamped outside them)"
         ),
     )
+
+    def calibration_deltas(self) -> bool:
+        """Whether the calibration's masks hold part of a delta (calibrate_deltas, or as training does)."""
+        return self.partial_deltas != "none" if self.calibrate_deltas is None else self.calibrate_deltas
 
     def check(self, rep: Any, eval_cfg: Any) -> None:
         """Seen rates: non-empty, strictly increasing, in [0, 1), and on the evaluation grid (to 1e-6)."""
@@ -240,7 +238,7 @@ class MRMP(BandStopMethod):
     def parameters(self) -> list[Tensor]:
         """The per-rate gains' log-parameters while they train: throughout with rate_gains, else in the
         calibration phase only."""
-        if not (self.params.rate_gains or self._calibrating):
+        if not self._training_gains():
             return []
         return [s for per_rate in self._log_gains for s in per_rate]
 
@@ -260,7 +258,7 @@ class MRMP(BandStopMethod):
 
     def gains(self, rates: Sequence[float]) -> list[Tensor]:
         """Per prunable layer, the (R, out) gains at `rates`: a seen rate's own, an unseen rate's s interpolated
-        linearly between its two seen neighbours' (the nearest seen rate's outside them). Requires rate_gains."""
+        linearly between its two seen neighbours' (the nearest seen rate's outside them). Requires the gains (rate_gains or the calibration)."""
         seen = torch.tensor(self.params.seen_rates, dtype=torch.float64)
         r = torch.tensor([float(x) for x in rates], dtype=torch.float64)
         if len(seen) == 1:

@@ -214,6 +214,12 @@ def point_miss(p: CurvePoint) -> float:
     return abs(p.observed_rate - p.rate) if p.rate > 0 else 0.0
 
 
+def within(miss: float, tolerance: float) -> bool:
+    """Whether a rate miss is within `sweep.rate_tolerance` (to float rounding: a miss of exactly 1 point is
+    within a tolerance of 0.01)."""
+    return miss <= tolerance + 1e-9
+
+
 def rate_miss(repeat_curves: Sequence[Sequence[CurvePoint]], rates: Sequence[float]) -> float:
     """The largest |observed − asked| over the pruned `rates` and the repeats' curves (0.0 when none is
     scored)."""

@@ -83,8 +83,8 @@ def trials_csv(records: Sequence[TrialRecord], objectives: Sequence[Objective]) 
     return buf.getvalue()
 
 
-def _miss(r: TrialRecord, tolerance: float | None) -> str:
-    """A trial's largest rate miss where scored, in points, marked when beyond the tolerance."""
+def _miss(r: TrialRecord) -> str:
+    """A trial's largest rate miss where scored, in points, marked when beyond the tolerance (`rate_ok`)."""
     if r.rate_miss is None:
         return "–"
     return f"{r.rate_miss * 100:.2f}" + ("" if r.rate_ok else " **missed**")
@@ -160,7 +160,7 @@ def build_report(
         )
         lines.append(
             f"| {method} | {r.name} | {_pct(r.estimate(first.key))} | {_val(r.metric(f'test_{first.name}'))} | "
-            f"{_miss(r, tol)} | {epochs} | {sample or '–'} |"
+            f"{_miss(r)} | {epochs} | {sample or '–'} |"
         )
     if not best:
         lines.append("| (no trial with a score yet) | | | | | | |")
@@ -189,7 +189,7 @@ def build_report(
             e = r.estimate(first.key)
             close = "yes" if e is not None and lead is not None and e.overlaps(lead) else ""
             test = _val(r.metric(f"test_{first.name}"))
-            lines.append(f"| {i} | {r.name} | {r.method} | {_pct(e)} | {test} | {_miss(r, tol)} | {close} |")
+            lines.append(f"| {i} | {r.name} | {r.method} | {_pct(e)} | {test} | {_miss(r)} | {close} |")
     fronts = {
         m: frontier(tracker, [r for r in records if r.method == m], curves, tol)
         for m in dict.fromkeys(r.method for r in records)

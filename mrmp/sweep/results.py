@@ -20,7 +20,7 @@ from mrmp.stats import Estimate
 from mrmp.tracking import RunRecord, Tracker
 
 from .lifecycle import Outcome, Tag, outcome_of
-from .objectives import RATE_MISS, RATE_OK, Objective
+from .objectives import RATE_MISS, RATE_OK, Objective, within
 from .state import SweepState
 
 
@@ -167,7 +167,7 @@ def frontier(
         for row in curves[r.run_id]:
             if row["val"] is None or row["rate"] <= 0:
                 continue
-            if tolerance is not None and row["rate_miss"] > tolerance + 1e-9:
+            if tolerance is not None and not within(row["rate_miss"], tolerance):
                 continue
             key = round(row["rate"], 6)
             if key not in best or row["val"]["mean"] > best[key]["val"]:

@@ -34,6 +34,7 @@ from .objectives import (
     rate_miss,
     score_trial,
     summary_metrics,
+    within,
 )
 from .spec import SweepSpec, Unit, data_key
 
@@ -178,7 +179,7 @@ class Trial:
         flat = scores.flat({f"{split}_{o.name}" for o in self.spec.objectives for split in ("val", "test")})
         scored = {r for o in self.spec.objectives for r in self._rates_for(o.metric)}
         flat[RATE_MISS] = rate_miss(repeats, sorted(scored))
-        flat[RATE_OK] = float(flat[RATE_MISS] <= self.spec.section.rate_tolerance + 1e-9)
+        flat[RATE_OK] = float(within(flat[RATE_MISS], self.spec.section.rate_tolerance))
         values = {o.key: flat.get(o.key, o.worst()) for o in self.spec.objectives}
         payload = {
             "units": [

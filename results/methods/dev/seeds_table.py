@@ -19,7 +19,7 @@ import pandas as pd
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from kl_table import gap  # noqa: E402
-from screen2_table import references  # noqa: E402
+from screen2_table import references, seen_mean  # noqa: E402
 from split_table import KEY, SEEN, half_width, interval, unseen_gaps  # noqa: E402
 
 FOLDS = {"synthetic-sbu": 5, "synthetic-fpha": 1}
@@ -63,7 +63,7 @@ def main() -> None:
                 below += gaps.mean() + h < -2
             # each run's mean gap over the seen rates
             run_mean = pd.concat(per_rate, axis=1).mean(axis=1).to_numpy()
-            acc = 100 * m[m.seen == 1].groupby(KEY).test_accuracy.mean().mean()
+            acc = seen_mean(m).mean()
             unseen, _ = unseen_gaps(m)
             n = len(m[KEY].drop_duplicates())
             print(
