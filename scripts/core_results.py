@@ -55,6 +55,8 @@ CONFIGS: dict[str, list[str]] = {
         "method.rates_per_step=1",
         "method.partial_deltas=none",
         "method.kl_every=1",
+        "method.epochs_factor=1.3",  # and no calibration, as then (MRMP's defaults since b8ac938 calibrate)
+        "method.calibrate_epochs=0",
     ],
     "tcmp@0.95": ["method.name=tcmp", "method.rate=0.95"],
 }
