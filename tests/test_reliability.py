@@ -148,7 +148,9 @@ def test_driver_killed_mid_sweep_then_resume_finishes_it(ray_local, tmp_path, ca
     study_id_after, ot_after = optuna_trials(optuna_url, name)
     assert study_id_after == study_id and len(ot_after) == trials
     assert all(t.state.name == "COMPLETE" for t in ot_after), [(t.number, t.state) for t in ot_after]
-    assert {n: ot_after[n].params for n in params_before} == params_before
+    # (one the driver had asked but not yet given parameters when it was killed is asked again for fresh ones)
+    given = {n: p for n, p in params_before.items() if p}
+    assert {n: ot_after[n].params for n in given} == given
 
     # MLflow: exactly one terminal run per trial, each complete, every epoch logged once
     runs = trial_runs(uri, name)

@@ -14,7 +14,13 @@ pytest.importorskip("ray.tune")
 
 from optuna.trial import TrialState  # noqa: E402
 
-from mrmp.sweep.searcher import RUN_ATTR, TUNE_ID_ATTR, OptunaSearcher, StudyLink  # noqa: E402
+from mrmp.sweep.searcher import (  # noqa: E402
+    RUN_ATTR,
+    TUNE_ID_ATTR,
+    OptunaSearcher,
+    StudyLink,
+    continued_seed,
+)
 from mrmp.sweep.spec import load_sweep  # noqa: E402
 
 
@@ -126,6 +132,24 @@ def test_the_link_knows_runs_and_asks_lost_trials_again(spec, tmp_path):
         and trials[0].user_attrs[TUNE_ID_ATTR] == "c"
         and trials[0].user_attrs[RUN_ATTR] == "run-0"
     )
+
+
+def test_a_reopened_study_does_not_replay_its_first_draws(spec, tmp_path):
+    """A resumed or grown sweep reopens the study: its sampler must not start the seed's sequence over (it gave
+    a resumed sweep's new trial the first trial's parameters), and a trial the killed driver had asked but given
+    no parameters yet gets fresh ones."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = searcher(spec, tmp_path)
+    drawn = [first.suggest(t) for t in ("a", "b")]
+    optuna.load_study(study_name="st", storage=url).ask()  # killed between the ask and its parameters
+    link = StudyLink(url, "st")
+    assert link.requeue(known_tune_ids={"a", "b"}) == [2]
+    resumed = searcher(spec, tmp_path)
+    later = [resumed.suggest(t) for t in ("c", "d")]
+    assert all(c["train.lr"] not in {d["train.lr"] for d in drawn} for c in later), (drawn, later)
+    trials = optuna.load_study(study_name="st", storage=url).get_trials()
+    assert len(trials) == 4 and trials[2].user_attrs[TUNE_ID_ATTR] == "c" and trials[2].params
+    assert continued_seed(0, 3) == continued_seed(0, 3) != continued_seed(0, 4)  # reproducible per count
 
 
 def test_a_grid_is_enqueued_once(spec, tmp_path):

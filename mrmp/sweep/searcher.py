@@ -13,6 +13,8 @@ same study, and optuna-dashboard reads it. What Optuna is told is what happened:
   `sweep.rate_tolerance`; > 0 is infeasible, Optuna's `Trial.set_constraint`): TPE and NSGA-II rank infeasible
   trials after feasible ones when they propose, and `study.best_trial` skips them;
 - the study's metric names are the objectives' keys (`val_acc_at_targets`), so the dashboard names them.
+- a study reopened with trials in it samples on from a seed of the sweep's seed and its trial count, so a
+  resumed or grown sweep does not replay its first trials' draws.
 
 Imports Optuna: only the driver uses it.
 """
@@ -25,6 +27,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
@@ -45,10 +48,18 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
 }
 
 
+def continued_seed(seed: int, trials: int) -> int:
+    """The sampler's seed for a study reopened with `trials` trials: distinct per count, the same on every run."""
+    return int(np.random.SeedSequence([seed, trials]).generate_state(1)[0])
+
+
 def open_study(
     url: str, name: str, searcher: str, seed: int, keys: list[str], modes: list[str]
 ) -> optuna.Study:
-    """The sweep's study (created on first use), its objectives named."""
+    """The sweep's study (created on first use), its objectives named.
+
+    A study reopened with trials in it (a resumed or grown sweep) gets a sampler seeded from the sweep's seed and
+    its trial count: the sweep's own seed would replay the draws its first trials were given."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = ["maximize" if m == "max" else "minimize" for m in modes]
     study = optuna.create_study(
@@ -58,6 +69,9 @@ def open_study(
         sampler=SAMPLERS[searcher](seed),
         directions=directions,
     )
+    existing = len(study.get_trials(deepcopy=False))
+    if existing:
+        study.sampler = SAMPLERS[searcher](continued_seed(seed, existing))
     if list(study.metric_names or []) != keys:
         with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -103,7 +117,8 @@ class StudyLink:
 
     def requeue(self, known_tune_ids: Iterable[str]) -> list[int]:
         """Put back RUNNING trials that no known Tune trial runs (the driver was killed before Tune saved them):
-        WAITING, parameters kept, so the next asks take them first. Returns their numbers."""
+        WAITING, parameters kept (one killed before its parameters gets fresh ones), so the next asks take them
+        first. Returns their numbers."""
         known = set(known_tune_ids)
         study_id = self.study_id()
         lost = [
