@@ -24,7 +24,7 @@ GROUPS = {"seeds 0-2": [0, 1, 2], "seeds 3-4": [3, 4], "seeds 0-4": [0, 1, 2, 3,
 
 
 def rows() -> pd.DataFrame:
-    files = sorted(glob.glob(str(HERE.parent / "runs-*.csv"))) + sorted(
+    files = sorted(glob.glob(str(HERE / "earlier" / "runs-*.csv"))) + sorted(
         glob.glob(str(HERE / "fpha-heldout-runs-*.csv"))
     )
     d = pd.concat(pd.read_csv(f) for f in files)

@@ -37,7 +37,7 @@ def ci(values) -> str:
 
 
 def srmp_rows() -> pd.DataFrame:
-    files = glob.glob(str(HERE.parent / "runs-[0-9]*.csv")) + [str(HERE / "heldout-runs.csv")]
+    files = glob.glob(str(HERE / "earlier" / "runs-[0-9]*.csv")) + [str(HERE / "heldout-runs.csv")]
     files += glob.glob(str(HERE / "gains-runs*.csv"))
     ref = pd.concat(pd.read_csv(f) for f in files)
     s = at_own_rate(ref).copy()
@@ -76,7 +76,9 @@ def main() -> int:
     v1 = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "gains-v1-runs*.csv"))))
     v1.loc[v1.label != "mrmp", "label"] += "-v1"
     # the plain laplace MRMP (same code path: the prior is named): seeds 0-2 from results/methods, 3-4 from heldout
-    published = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE.parent / "runs-mrmp-[0-9].csv"))))
+    published = pd.concat(
+        pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "earlier" / "runs-mrmp-[0-9].csv")))
+    )
     published.loc[published.label == "mrmp-k1-laplace", "label"] = (
         "mrmp-laplace"  # one rate per step, as here
     )

@@ -54,7 +54,7 @@ def paired_mean(m: pd.DataFrame, base: pd.DataFrame) -> str:
 
 def screen(prefix: str = "kl") -> None:
     d = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / f"{prefix}-screen-runs-*.csv"))))
-    ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-*.csv")))
+    ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE / "earlier" / "runs-*.csv")))
     ref = ref[ref.dataset == "synthetic-sbu"]
     srmp = at_own_rate(ref)
     base = ref[(ref.label == "mrmp-k1") & ref.fold.isin(d.fold.unique()) & ref.seed.isin(d.seed.unique())]

@@ -2,9 +2,9 @@
 rate): every accuracy, observed and effective rate and disconnected count must be equal as written.
 
     python results/methods/dev/recheck.py results/methods/dev/recheck-kl-every.csv
-    python results/methods/dev/recheck.py results/methods/dev/recheck-calibration.csv 'calibrated-runs-*.csv'
+    python results/methods/dev/recheck.py results/methods/dev/recheck-calibration.csv 'dev/earlier/calibrated-runs-*.csv'
 
-The second argument picks the published files (results/methods/<pattern>; default runs-*.csv, the rows before
+The second argument picks the published files (results/methods/<pattern>; default dev/earlier/runs-*.csv, the rows before
 MRMP's calibration: a recheck made before it names that default `mrmp`, as calibrated-runs-* name the new one).
 """
 
@@ -20,7 +20,7 @@ KEY = ("label", "dataset", "fold", "seed", "rate")
 VALUES = ("val_accuracy", "test_accuracy", "observed_rate", "effective_rate", "disconnected")
 
 
-def main(path: str, pattern: str = "runs-*.csv") -> int:
+def main(path: str, pattern: str = "dev/earlier/runs-*.csv") -> int:
     published = {}
     for f in sorted(glob.glob(str(HERE.parent / pattern))):
         for row in csv.DictReader(open(f)):

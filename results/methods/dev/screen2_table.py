@@ -8,7 +8,7 @@ results/methods and of this folder, the default's from DEFAULT_FILES (the same c
 17136e9). Development evidence.
 
     python results/methods/dev/screen2_table.py synthetic-fpha 'screen2-runs-*.csv'
-    python results/methods/dev/screen2_table.py synthetic-fpha 'fpha-variants-runs-*.csv' '../runs-*.csv' \
+    python results/methods/dev/screen2_table.py synthetic-fpha 'fpha-variants-runs-*.csv' 'earlier/runs-*.csv' \
         'fpha-heldout-runs-*.csv' --only=mrmp-previous,mrmp-nopd,mrmp-either,mrmp-k1 --intervals
 """
 
@@ -29,7 +29,7 @@ from split_table import KEY, SEEN, interval, unseen_gaps  # noqa: E402
 # the default's rows: the protocol's `mrmp` (runs-pd-*.csv), and the same configuration in dev runs at seeds 3-4
 # (partial2's label) and beyond; other dev CSVs say `mrmp` for one rate per step, the default before 17136e9
 DEFAULT_FILES = [
-    "../runs-pd-*.csv",
+    "earlier/runs-pd-*.csv",
     "fpha-heldout-runs-*.csv",
     "partial2-runs-d*.csv",
     "seeds-*-runs-*.csv",
@@ -42,7 +42,9 @@ DEFAULT_LABELS = {"mrmp", "mrmp-nocal", "S-k4-pd-next-kl2"}
 def references(dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """SRMP at its own rate (from every run CSV here and in results/methods), and the default MRMP (from
     DEFAULT_FILES), on `dataset`."""
-    files = sorted(glob.glob(str(HERE.parent / "runs-*.csv"))) + sorted(glob.glob(str(HERE / "*runs*.csv")))
+    files = sorted(glob.glob(str(HERE / "earlier" / "runs-*.csv"))) + sorted(
+        glob.glob(str(HERE / "*runs*.csv"))
+    )
     d = pd.concat(pd.read_csv(f) for f in files if Path(f).stat().st_size)  # a run in progress: empty so far
     d = d[(d.dataset == dataset) & d.label.str.startswith("srmp@")]
     srmp = at_own_rate(d).drop_duplicates(KEY + ["rate"])

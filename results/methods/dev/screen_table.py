@@ -26,7 +26,7 @@ def interval(x: pd.Series) -> str:
 
 def main() -> int:
     d = pd.read_csv(HERE / "screen-runs.csv")
-    ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-[0-9]*.csv")))
+    ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE / "earlier" / "runs-[0-9]*.csv")))
     s = at_own_rate(ref[ref.dataset == "synthetic-sbu"]).copy()
     key = ["fold", "seed"]
     base = d[(d.label == "L-base") & (d.seen == 1)].groupby(key).test_accuracy.mean()

@@ -30,7 +30,7 @@ def interval(x: pd.Series) -> str:
 
 def main() -> None:
     d = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(str(HERE / "sharing-runs-*.csv"))))
-    ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-*.csv")))
+    ref = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE / "earlier" / "runs-*.csv")))
     ref = ref[(ref.dataset == "synthetic-sbu") & ref.seed.isin(d.seed.unique())]
     srmp = at_own_rate(ref)
     variants = [*d.groupby("label", sort=False), ("mrmp (11 seen rates)", ref[ref.label == "mrmp-k1"])]

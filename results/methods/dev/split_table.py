@@ -63,7 +63,7 @@ def unseen_gaps(m: pd.DataFrame) -> tuple[str, str]:
 
 
 def srmp_rows() -> pd.DataFrame:
-    files = glob.glob(str(HERE.parent / "runs-[0-9]*.csv")) + [str(HERE / "heldout-runs.csv")]
+    files = glob.glob(str(HERE / "earlier" / "runs-[0-9]*.csv")) + [str(HERE / "heldout-runs.csv")]
     files += glob.glob(str(HERE / "split-heldout-runs-[01].csv"))
     s = pd.concat(pd.read_csv(f) for f in files)
     s = at_own_rate(s[s.dataset == "synthetic-sbu"])
@@ -73,7 +73,7 @@ def srmp_rows() -> pd.DataFrame:
 def plain_mrmp() -> pd.DataFrame:
     """One rate per step (the default until the split batch with partial deltas): results/methods' `mrmp-k1`
     and dev/heldout-priors-runs.csv's `mrmp-gaussian`."""
-    k1 = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-mrmp-[0-9].csv")))
+    k1 = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE / "earlier" / "runs-mrmp-[0-9].csv")))
     k1 = k1[(k1.label == "mrmp-k1") & (k1.dataset == "synthetic-sbu")]
     h = pd.read_csv(HERE / "heldout-priors-runs.csv")
     h = (
@@ -86,7 +86,7 @@ def plain_mrmp() -> pd.DataFrame:
 
 def split_k4() -> pd.DataFrame:
     """S-k4 (`split_batch`, k = 4): results/methods' `mrmp-split` rows (seeds 0-2) and dev/split-heldout's (3-4)."""
-    p = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE.parent / "runs-split-[0-9].csv")))
+    p = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE / "earlier" / "runs-split-[0-9].csv")))
     p = p[(p.label == "mrmp-split") & (p.dataset == "synthetic-sbu")]
     h = pd.concat(pd.read_csv(f) for f in glob.glob(str(HERE / "split-heldout-runs-[01].csv")))
     return pd.concat([p, h[h.label == "S-k4"]]).assign(label="S-k4")
