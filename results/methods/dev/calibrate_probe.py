@@ -52,18 +52,24 @@ def recalibrate(t: Trainer, masks, what: str, epochs: int, lr: float) -> float:
     return acc(model, m, t.x_test, t.y_test), acc(model, m, t.x_train, t.y_train)
 
 
+def trained_default(dataset: str, seed: int) -> Trainer:
+    """MRMP at its defaults (small model, fold 1, one CPU thread), trained to its end."""
+    raw = {
+        "data": {"name": dataset, "fold": 1},
+        "model": {"preset": "small"},
+        "train": {"threads": 1, "device": "cpu", "seed": seed},
+        "method": {"name": "mrmp"},
+    }
+    cfg = config_from_dict(raw)
+    t = Trainer(cfg, prepare_data(cfg.data))
+    t.fit()
+    return t
+
+
 def main(dataset: str, seeds: list[int], rates: list[float], epochs: int) -> None:
     print("dataset,seed,rate,what,epochs,test,train")
     for seed in seeds:
-        raw = {
-            "data": {"name": dataset, "fold": 1},
-            "model": {"preset": "small"},
-            "train": {"threads": 1, "device": "cpu", "seed": seed},
-            "method": {"name": "mrmp"},
-        }
-        cfg = config_from_dict(raw)
-        t = Trainer(cfg, prepare_data(cfg.data))
-        t.fit()
+        t = trained_default(dataset, seed)
         for rate in rates:
             masks = [m[0] for m in t.method.eval_masks_batch([rate])]
             print(

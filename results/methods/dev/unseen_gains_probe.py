@@ -9,10 +9,9 @@ from __future__ import annotations
 import sys
 
 import torch
+from calibrate_probe import acc, trained_default  # this folder (the script's own)
 
-from mrmp.config import config_from_dict
 from mrmp.methods.calibration import gain
-from mrmp.train import Trainer, prepare_data
 
 RULES = ("rate", "mass1", "mass2", "denser", "sparser")
 
@@ -31,22 +30,13 @@ def positions(method, flat: torch.Tensor, rate: float, lo: float, hi: float) -> 
 def main(dataset: str, seeds: list[int]) -> None:
     print("dataset,seed,rate,seen,rule,position,test", flush=True)
     for seed in seeds:
-        raw = {
-            "data": {"name": dataset, "fold": 1},
-            "model": {"preset": "small"},
-            "train": {"threads": 1, "device": "cpu", "seed": seed},
-            "method": {"name": "mrmp"},
-        }
-        cfg = config_from_dict(raw)
-        t = Trainer(cfg, prepare_data(cfg.data))
-        t.fit()
+        t = trained_default(dataset, seed)
         m = t.method
         seen = list(m.params.seen_rates)
         flat = torch.cat([w.detach().reshape(-1) for w in m.model.prunable_weights()])
         log_gains = m.log_gains()  # per layer (|seen|, out)
         rates = [round(0.50 + 0.01 * i, 2) for i in range(49)]
         hard_all = super(type(m), m).eval_masks_batch(rates)
-        t.model.eval()
         for i, r in enumerate(rates):
             hard = [h[i] for h in hard_all]
             if r in seen:
@@ -58,9 +48,8 @@ def main(dataset: str, seeds: list[int]) -> None:
                 pos = {rule: (hi - 1, hi, p[rule]) for rule in RULES}
             for rule, (a, b, u) in pos.items():
                 masks = [hm * gain((1 - u) * s[a] + u * s[b]).unsqueeze(0) for hm, s in zip(hard, log_gains)]
-                with torch.no_grad():
-                    acc = float((t.model(t.x_test, masks).argmax(-1) == t.y_test).float().mean())
-                print(f"{dataset},{seed},{r},{int(r in seen)},{rule},{u:.4f},{acc:.4f}", flush=True)
+                test = acc(t.model, masks, t.x_test, t.y_test)
+                print(f"{dataset},{seed},{r},{int(r in seen)},{rule},{u:.4f},{test:.4f}", flush=True)
 
 
 if __name__ == "__main__":
