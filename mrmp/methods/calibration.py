@@ -56,11 +56,12 @@ def interpolated_gains(
     log_gains: Sequence[Sequence[Tensor]], ks: Sequence[int], nxt: Sequence[int], u: Tensor
 ) -> list[Tensor]:
     """Per prunable layer, the (R, out) gains u[i] of the way from seen rate ks[i]'s to nxt[i]'s (with their
-    gradients): `log_gains[k][layer]` is rate k's (out,) log-parameters."""
+    gradients): `log_gains[k][layer]` is rate k's (out,) log-parameters. The calibration's masks and every rate
+    read at evaluation (`MRMP.gains`) interpolate through it."""
     out = []
     for layer in range(len(log_gains[0])):
         s_own = torch.stack([log_gains[k][layer] for k in ks])
         s_next = torch.stack([log_gains[j][layer] for j in nxt])
-        t = u.to(s_own.dtype).unsqueeze(-1)
+        t = u.to(dtype=s_own.dtype, device=s_own.device).unsqueeze(-1)
         out.append(gain((1 - t) * s_own + t * s_next))
     return out

@@ -258,7 +258,8 @@ class MRMP(BandStopMethod):
 
     def gains(self, rates: Sequence[float]) -> list[Tensor]:
         """Per prunable layer, the (R, out) gains at `rates`: a seen rate's own, an unseen rate's s interpolated
-        linearly between its two seen neighbours' (the nearest seen rate's outside them). Requires the gains (rate_gains or the calibration)."""
+        linearly between its two seen neighbours' (the nearest seen rate's outside them), as the calibration
+        interpolates them. Requires the gains (rate_gains or the calibration)."""
         seen = torch.tensor(self.params.seen_rates, dtype=torch.float64)
         r = torch.tensor([float(x) for x in rates], dtype=torch.float64)
         if len(seen) == 1:
@@ -268,12 +269,9 @@ class MRMP(BandStopMethod):
             hi = torch.searchsorted(seen, r, right=True).clamp(1, len(seen) - 1)
             lo = hi - 1
             t = ((r - seen[lo]) / (seen[hi] - seen[lo])).clamp(0.0, 1.0)
-        out = []
-        for s in self.log_gains():
-            tt = t.to(s.dtype).to(s.device).unsqueeze(-1)
-            mixed = (1 - tt) * s[lo.to(s.device)] + tt * s[hi.to(s.device)]  # exact at a seen rate (t 0 or 1)
-            out.append(gain(mixed))
-        return out
+        return interpolated_gains(
+            self._log_gains, lo.tolist(), hi.tolist(), t
+        )  # exact at a seen rate (t 0 or 1)
 
     def log_gains(self) -> list[Tensor]:
         """Per prunable layer, the (|seen|, out) log-parameters of every seen rate's gains."""
