@@ -31,12 +31,29 @@ def _observed(method, rate: float) -> float:
 @pytest.mark.parametrize("scope", ["global", "layer"])
 def test_prior_shaped_init_meets_every_rate(prior, scope):
     """On prior-shaped weights, the quantile mapping a(r) removes exactly a fraction r (to a weight per layer)."""
-    m = _method(prior=prior, scope=scope)
+    m = _method(prior=prior, scope=scope, prior_init=True)
     for r in (0.5, 0.7, 0.9, 0.95, 0.98, 0.99):
         assert _observed(m, r) == pytest.approx(r, abs=5e-4)
     if scope == "layer":
         for mask in m.eval_masks(0.9):
             assert 1 - float(mask.mean()) == pytest.approx(0.9, abs=0.01)
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+def test_prior_init_by_default_for_gaussian_and_laplace_not_uniform(prior):
+    """The default reshapes the initial weights onto the prior (same order) except for the uniform prior, whose
+    model keeps its own initialisation; an explicit `prior_init` wins either way."""
+    torch.manual_seed(0)
+    fresh = [
+        w.detach().clone() for w in build_model("small", 12, 30, 8, torch.ones(30, 30)).prunable_weights()
+    ]
+    for setting, reshaped in ((None, prior != "uniform"), (True, True), (False, False)):
+        params = {} if setting is None else {"prior_init": setting}
+        ws = _method(prior=prior, **params).model.prunable_weights()
+        same = all(torch.equal(w, f) for w, f in zip(ws, fresh))
+        assert same is not reshaped, (prior, setting)
+        for w, f in zip(ws, fresh):  # reshaping keeps each weight's rank and sign
+            assert bool((w.detach().reshape(-1)[f.reshape(-1).sort(stable=True).indices].diff() >= 0).all())
 
 
 def _scipy_threshold(prior: str, rate: float) -> float:

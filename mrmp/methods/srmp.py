@@ -88,11 +88,12 @@ class BandStopParams:
     warmup_epochs: int = field(
         default=0, metadata=spec(ge=0, help="dense epochs (KL on, band-stop off) before pruning starts")
     )
-    prior_init: bool = field(
-        default=True,
+    prior_init: bool | None = field(
+        default=None,
         metadata=spec(
-            help="reshape the initial weights onto the prior (same order and RMS); with the uniform prior MRMP "
-            "sits at chance in most runs with it: set false there (docs/methods.md, MRMP)"
+            help="reshape the initial weights onto the prior (same order and RMS) so that the KL starts near 0; "
+            "default: on for gaussian and laplace, off for uniform (under scope global it shrinks the GCN blocks "
+            "until SRMP and MRMP train at chance: docs/methods.md)"
         ),
     )
     anchor_weight: float = field(
@@ -125,6 +126,11 @@ class BandStopParams:
         ),
     )
 
+    def prior_shaped_init(self) -> bool:
+        """Whether the initial weights are reshaped onto the prior: `prior_init`, by default all priors but the
+        uniform one, whose top quantiles (all near √3) flatten the GCN blocks under the global scope."""
+        return self.prior != "uniform" if self.prior_init is None else self.prior_init
+
 
 @dataclass
 class SRMPParams(BandStopParams):
@@ -151,7 +157,7 @@ class BandStopMethod(WarmupSigmaSchedule, PruningMethod):
         self._reg_calls = 0  # training steps that asked for the regulariser (kl_every's position)
         self._a_cache: dict[tuple[float, ...], Tensor] = {}  # rates -> a(r) (float64)
         self._kl_consts: dict[str, Any] = {}  # the KL terms' prior side, built on first use
-        if params.prior_init:
+        if params.prior_shaped_init():
             ws = model.prunable_weights()
             with torch.no_grad():
                 for group in self._groups(ws):

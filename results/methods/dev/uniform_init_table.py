@@ -23,8 +23,10 @@ def main(paths: list[str]) -> None:
     d["family"] = d.label.str.split("@").str[0]
     d["trained"] = d.label.str.split("@").str[1].astype(float)
     d = d[(d.rate - d.trained).abs() < 1e-6]
-    print("| anchor | rate | runs | with init: acc. / at chance / worst miss | without: acc. / at chance / worst miss "
-          "| without − with (points) |")
+    print(
+        "| anchor | rate | runs | with init: acc. / at chance / worst miss | without: acc. / at chance / worst miss "
+        "| without − with (points) |"
+    )
     print("|---|---|---|---|---|---|")
     for anchor in (True, False):
         suffix = "" if anchor else "-noanchor"
@@ -41,7 +43,9 @@ def main(paths: list[str]) -> None:
                 f"{100 * (s.observed_rate - rate).abs().max():.2f}"
                 for s in (x, y)
             ]
-            print(f"| {'on' if anchor else 'off'} | {rate:.2f} | {len(both)} | {cells[0]} | {cells[1]} | {diff} |")
+            print(
+                f"| {'on' if anchor else 'off'} | {rate:.2f} | {len(both)} | {cells[0]} | {cells[1]} | {diff} |"
+            )
 
 
 if __name__ == "__main__":
