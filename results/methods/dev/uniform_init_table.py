@@ -52,7 +52,10 @@ def srmp_table(d: pd.DataFrame) -> None:
 
 
 def mrmp_table(d: pd.DataFrame) -> None:
-    d = d[d.label.str.match(r"mrmp-uniform(-init|-noinit-anc\d+|-noinit-kl1)?$") & (d.dataset == "synthetic-sbu")]
+    d = d[
+        d.label.str.match(r"mrmp-uniform(-init|-noinit-anc\d+|-noinit-kl1)?$")
+        & (d.dataset == "synthetic-sbu")
+    ]
     d = d[(d.rate > 0.5 - 1e-6) & (d.rate < 0.98 + 1e-6)].drop_duplicates(["label", "fold", "seed", "rate"])
     runs = set.intersection(*(set(zip(g.fold, g.seed)) for _, g in d.groupby("label")))
     d = d[[(f, s) in runs for f, s in zip(d.fold, d.seed)]]
