@@ -6,7 +6,7 @@ protocol's `srmp-uniform-init` (the default until 2026-12-01), "without" dev/uni
 prior: the default (`mrmp-uniform`, no init), with the init (`mrmp-uniform-init`), and dev/uniform-mrmp.yaml's
 variants, on the runs they share: mean test accuracy over the seen and the unseen rates, runs at chance, the mean
 observed − target rate over 0.50–0.75 and the worst over 0.50–0.98 (points), and the rates missed by more than 1
-point. Development evidence.
+point; and each variant against the default, paired, on every run the two share. Development evidence.
 
     python results/methods/dev/uniform_init_table.py results/methods/runs-*.csv results/methods/dev/uniform-*-runs-*.csv
 """
@@ -74,10 +74,35 @@ def mrmp_table(d: pd.DataFrame) -> None:
         )
 
 
+def paired_table(d: pd.DataFrame) -> None:
+    """Each uniform MRMP variant against the default on every run the two share: the paired difference of each
+    run's mean test accuracy over the seen rates (points, mean ± 95 % t), and each side's worst rate miss."""
+    d = d[
+        d.label.str.match(r"mrmp-uniform(-init|-noinit-anc\d+|-noinit-kl1)?$")
+        & (d.dataset == "synthetic-sbu")
+    ]
+    d = d[(d.rate > 0.5 - 1e-6) & (d.rate < 0.98 + 1e-6)].drop_duplicates(["label", "fold", "seed", "rate"])
+    seen = d[d.seen == 1].groupby(["label", "fold", "seed"]).test_accuracy.mean()
+    worst = (100 * (d.observed_rate - d.rate).abs()).groupby([d.label, d.fold, d.seed]).max()
+    print(
+        "\n| variant | runs | variant − mrmp-uniform, seen acc. (points) | worst miss: mrmp-uniform / variant |"
+    )
+    print("|---|---|---|---|")
+    base = seen["mrmp-uniform"]
+    for label in sorted(set(d.label) - {"mrmp-uniform"}):
+        both = base.index.intersection(seen[label].index)
+        e = estimate(list(100 * (seen[label][both] - base[both])))
+        print(
+            f"| {label} | {len(both)} | {e.mean:+.1f} ± {(e.hi - e.lo) / 2:.1f} | "
+            f"{worst['mrmp-uniform'][both].max():.2f} / {worst[label][both].max():.2f} |"
+        )
+
+
 def main(paths: list[str]) -> None:
     d = pd.concat(pd.read_csv(p) for p in paths)
     srmp_table(d)
     mrmp_table(d)
+    paired_table(d)
 
 
 if __name__ == "__main__":
