@@ -47,17 +47,7 @@ RECIPES: dict[str, list[str]] = {
 CONFIGS: dict[str, list[str]] = {
     "dense": ["method.name=dense"],
     "srmp@0.9": ["method.name=srmp", "method.rate=0.9"],
-    # one rate per step: MRMP's default when results/core ran (the protocol's `mrmp-k1`; results/methods has
-    # today's default)
-    "mrmp": [
-        "method.name=mrmp",
-        "method.split_batch=false",
-        "method.rates_per_step=1",
-        "method.partial_deltas=none",
-        "method.kl_every=1",
-        "method.epochs_factor=1.3",  # and no calibration, as then (MRMP's defaults since b8ac938 calibrate)
-        "method.calibrate_epochs=0",
-    ],
+    "mrmp": ["method.name=mrmp"],  # its defaults (docs/methods.md): the protocol's `mrmp` in results/methods
     "tcmp@0.95": ["method.name=tcmp", "method.rate=0.95"],
 }
 # the headline accuracy of each configuration (summary.json keys without the val_/test_ prefix)
