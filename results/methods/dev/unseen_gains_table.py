@@ -1,4 +1,4 @@
-"""unseen_gains_probe.py's CSVs -> per rule, the runs' mean accuracy over the unseen rates 0.51-0.97 and their
+"""unseen_gains_probe.py's (or unseen_order_probe.py's) CSVs -> per rule (in the files' order), the runs' mean accuracy over the unseen rates 0.51-0.97 and their
 gap to the linear interpolation of their seen neighbours (mean over runs +- 95 % t), then the gap by position
 between the neighbours (the code's rule)."""
 
@@ -11,18 +11,17 @@ from collections import defaultdict
 
 from scipy import stats
 
-RULES = ("rate", "mass1", "mass2", "denser", "sparser")
-
 
 def main(paths: list[str]) -> None:
     rows = [r for f in paths for r in csv.DictReader(open(f, encoding="utf-8"))]
+    rules = list(dict.fromkeys(r["rule"] for r in rows))
     acc: dict[str, dict[tuple[float, str], float]] = defaultdict(dict)
     for r in rows:
         acc[r["seed"]][(float(r["rate"]), r["rule"])] = 100 * float(r["test"])
     seen = sorted({float(r["rate"]) for r in rows if r["seen"] == "1"})
     by_position: dict[float, list[float]] = defaultdict(list)
     print("| rule | runs | unseen mean acc. | unseen − interpolation |\n|---|---|---|---|")
-    for rule in RULES:
+    for rule in rules:
         gaps, absolute = [], []
         for a in acc.values():
             g, ab = [], []
