@@ -92,8 +92,8 @@ class BandStopParams:
         default=None,
         metadata=spec(
             help="reshape the initial weights onto the prior (same order and RMS) so that the KL starts near 0; "
-            "default: on for gaussian and laplace, off for uniform (under scope global it shrinks the GCN blocks "
-            "until SRMP and MRMP train at chance: docs/methods.md)"
+            "default: on for gaussian and laplace, off for uniform (with the uniform prior and scope global it "
+            "flattens the GCN blocks, and MRMP sat at chance: docs/methods.md)"
         ),
     )
     anchor_weight: float = field(
