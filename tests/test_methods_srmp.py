@@ -52,7 +52,7 @@ def test_prior_init_by_default_for_gaussian_and_laplace_not_uniform(prior):
         ws = _method(prior=prior, **params).model.prunable_weights()
         same = all(torch.equal(w, f) for w, f in zip(ws, fresh))
         assert same is not reshaped, (prior, setting)
-        for w, f in zip(ws, fresh):  # reshaping keeps each weight's rank and sign
+        for w, f in zip(ws, fresh):  # reshaping keeps the order of the weights (ties by position)
             assert bool((w.detach().reshape(-1)[f.reshape(-1).sort(stable=True).indices].diff() >= 0).all())
 
 

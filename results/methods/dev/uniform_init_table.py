@@ -51,12 +51,19 @@ def srmp_table(d: pd.DataFrame) -> None:
             )
 
 
-def mrmp_table(d: pd.DataFrame) -> None:
+def uniform_mrmp_rows(d: pd.DataFrame) -> pd.DataFrame:
+    """The SBU-like rows at 0.50–0.98 of the uniform MRMP's default, its init variant and the dev variants."""
     d = d[
         d.label.str.match(r"mrmp-uniform(-init|-noinit-anc\d+|-noinit-kl1)?$")
         & (d.dataset == "synthetic-sbu")
     ]
-    d = d[(d.rate > 0.5 - 1e-6) & (d.rate < 0.98 + 1e-6)].drop_duplicates(["label", "fold", "seed", "rate"])
+    return d[(d.rate > 0.5 - 1e-6) & (d.rate < 0.98 + 1e-6)].drop_duplicates(
+        ["label", "fold", "seed", "rate"]
+    )
+
+
+def mrmp_table(d: pd.DataFrame) -> None:
+    d = uniform_mrmp_rows(d)
     runs = set.intersection(*(set(zip(g.fold, g.seed)) for _, g in d.groupby("label")))
     d = d[[(f, s) in runs for f, s in zip(d.fold, d.seed)]]
     print(
@@ -77,11 +84,7 @@ def mrmp_table(d: pd.DataFrame) -> None:
 def paired_table(d: pd.DataFrame) -> None:
     """Each uniform MRMP variant against the default on every run the two share: the paired difference of each
     run's mean test accuracy over the seen rates (points, mean ± 95 % t), and each side's worst rate miss."""
-    d = d[
-        d.label.str.match(r"mrmp-uniform(-init|-noinit-anc\d+|-noinit-kl1)?$")
-        & (d.dataset == "synthetic-sbu")
-    ]
-    d = d[(d.rate > 0.5 - 1e-6) & (d.rate < 0.98 + 1e-6)].drop_duplicates(["label", "fold", "seed", "rate"])
+    d = uniform_mrmp_rows(d)
     seen = d[d.seen == 1].groupby(["label", "fold", "seed"]).test_accuracy.mean()
     worst = (100 * (d.observed_rate - d.rate).abs()).groupby([d.label, d.fold, d.seed]).max()
     print(

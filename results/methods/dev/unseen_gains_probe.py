@@ -12,8 +12,28 @@ import torch
 from calibrate_probe import acc, trained_default  # this folder (the script's own)
 
 from mrmp.methods.calibration import gain
+from mrmp.train import Trainer
 
 RULES = ("rate", "mass1", "mass2", "denser", "sparser")
+RATES = [round(0.50 + 0.01 * i, 2) for i in range(49)]  # the curve's rates 0.50-0.98
+HEADER = "dataset,seed,rate,seen,rule,position,test"
+
+
+def trained(dataset: str, seed: int) -> tuple[Trainer, list[float], torch.Tensor, list[torch.Tensor]]:
+    """The default MRMP trained on `seed`, its seen rates, its flattened prunable weights and, per layer, every
+    seen rate's (|seen|, out) log-gains."""
+    t = trained_default(dataset, seed)
+    flat = torch.cat([w.detach().reshape(-1) for w in t.method.model.prunable_weights()])
+    return t, list(t.method.params.seen_rates), flat, t.method.log_gains()
+
+
+def read(
+    t: Trainer, hard: list[torch.Tensor], log_gains: list[torch.Tensor], a: int, b: int, u: float
+) -> float:
+    """Test accuracy of the network with per-layer (in, out) hard masks and the gains u of the way from seen
+    rate a's to b's."""
+    masks = [hm * gain((1 - u) * s[a] + u * s[b]).unsqueeze(0) for hm, s in zip(hard, log_gains)]
+    return acc(t.model, masks, t.x_test, t.y_test)
 
 
 def positions(method, flat: torch.Tensor, rate: float, lo: float, hi: float) -> dict[str, float]:
@@ -28,16 +48,12 @@ def positions(method, flat: torch.Tensor, rate: float, lo: float, hi: float) -> 
 
 
 def main(dataset: str, seeds: list[int]) -> None:
-    print("dataset,seed,rate,seen,rule,position,test", flush=True)
+    print(HEADER, flush=True)
     for seed in seeds:
-        t = trained_default(dataset, seed)
+        t, seen, flat, log_gains = trained(dataset, seed)
         m = t.method
-        seen = list(m.params.seen_rates)
-        flat = torch.cat([w.detach().reshape(-1) for w in m.model.prunable_weights()])
-        log_gains = m.log_gains()  # per layer (|seen|, out)
-        rates = [round(0.50 + 0.01 * i, 2) for i in range(49)]
-        hard_all = super(type(m), m).eval_masks_batch(rates)
-        for i, r in enumerate(rates):
+        hard_all = super(type(m), m).eval_masks_batch(RATES)
+        for i, r in enumerate(RATES):
             hard = [h[i] for h in hard_all]
             if r in seen:
                 k = seen.index(r)
@@ -47,8 +63,7 @@ def main(dataset: str, seeds: list[int]) -> None:
                 p = positions(m, flat, r, seen[hi - 1], seen[hi])
                 pos = {rule: (hi - 1, hi, p[rule]) for rule in RULES}
             for rule, (a, b, u) in pos.items():
-                masks = [hm * gain((1 - u) * s[a] + u * s[b]).unsqueeze(0) for hm, s in zip(hard, log_gains)]
-                test = acc(t.model, masks, t.x_test, t.y_test)
+                test = read(t, hard, log_gains, a, b, u)
                 print(f"{dataset},{seed},{r},{int(r in seen)},{rule},{u:.4f},{test:.4f}", flush=True)
 
 

@@ -10,25 +10,19 @@ from __future__ import annotations
 import sys
 
 import torch
-from calibrate_probe import acc, trained_default  # this folder (the script's own)
-
-from mrmp.methods.calibration import gain
+from unseen_gains_probe import HEADER, RATES, read, trained  # this folder (the script's own)
 
 
 def main(dataset: str, seeds: list[int]) -> None:
-    print("dataset,seed,rate,seen,rule,position,test", flush=True)
+    print(HEADER, flush=True)
     for seed in seeds:
-        t = trained_default(dataset, seed)
+        t, seen, flat, log_gains = trained(dataset, seed)
         m = t.method
-        seen = list(m.params.seen_rates)
-        flat = torch.cat([w.detach().reshape(-1) for w in m.model.prunable_weights()])
         z = flat.abs()
         key = torch.rand(z.shape, generator=torch.Generator().manual_seed(1000 + seed))
-        log_gains = m.log_gains()  # per layer (|seen|, out)
-        rates = [round(0.50 + 0.01 * i, 2) for i in range(49)]
-        thresholds = m._global_thresholds(flat, rates)
+        thresholds = m._global_thresholds(flat, RATES)
         seen_t = m._global_thresholds(flat, seen)
-        for r, t_r in zip(rates, thresholds.tolist()):
+        for r, t_r in zip(RATES, thresholds.tolist()):
             kept = z > t_r  # the code's network (scope global: one threshold)
             if r in seen:
                 k = seen.index(r)
@@ -45,11 +39,8 @@ def main(dataset: str, seeds: list[int]) -> None:
                 assert int(shuffled.sum()) == int(kept.sum())
                 rules = {"rate": (kept, lo, hi, u), "random-order": (shuffled, lo, hi, u)}
             for rule, (mask, a, b, u) in rules.items():
-                hard = m._per_layer(mask.to(flat.dtype).unsqueeze(0))
-                masks = [
-                    hm[0] * gain((1 - u) * s[a] + u * s[b]).unsqueeze(0) for hm, s in zip(hard, log_gains)
-                ]
-                test = acc(t.model, masks, t.x_test, t.y_test)
+                hard = [h[0] for h in m._per_layer(mask.to(flat.dtype).unsqueeze(0))]
+                test = read(t, hard, log_gains, a, b, u)
                 print(f"{dataset},{seed},{r},{int(r in seen)},{rule},{u:.4f},{test:.4f}", flush=True)
 
 
